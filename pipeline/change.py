@@ -1,0 +1,204 @@
+"""Change detection: baseline statistics per pixel against the monitoring looks.
+
+For each pixel, the clear baseline looks give a robust reference (median) and spread (MAD) of
+NDVI, NBR and MNDWI. A clear monitoring look *flags* the pixel when NDVI falls below the
+reference by at least ``ndvi_drop_min`` and by ``drop_sigma`` times the pixel's own spread,
+and NBR falls too. A flag is *confirmed* when the next clear look flags it again, and the
+change must *persist*: most clear looks from then on still flag it. Only pixels that were
+forest in the baseline can change; permanent water is known from the baseline.
+
+Confidence per pixel: ``low`` (flagged by the last clear look, not yet confirmable),
+``nominal`` (confirmed), ``high`` (confirmed and flagged by three or more clear looks).
+
+The work is one pure numpy function over a (time, y, x) block, :func:`detect_block`, that
+:func:`detect_change` maps over dask chunks (time whole, y and x chunked); both paths give the
+same numbers.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import xarray as xr
+
+CONFIDENCE_NONE, CONFIDENCE_LOW, CONFIDENCE_NOMINAL, CONFIDENCE_HIGH = 0, 1, 2, 3
+CONFIDENCE_NAMES = {CONFIDENCE_LOW: "low", CONFIDENCE_NOMINAL: "nominal", CONFIDENCE_HIGH: "high"}
+CONFIDENCE_CODES = {name: code for code, name in CONFIDENCE_NAMES.items()}
+
+# Per-pixel output layers, in the order detect_block stacks them.
+FIELDS = (
+    "confidence",   # 0 none, 1 low, 2 nominal, 3 high
+    "first_look",   # index of the first look of the confirmed change (-1 none)
+    "last_look",    # index of the last clear look that still flags it (-1 none)
+    "n_flagged",    # clear monitoring looks that flag it from first_look on
+    "baseline_ndvi",
+    "baseline_mndwi",
+    "delta_ndvi",   # baseline median minus the median over flagging looks
+    "delta_nbr",
+    "post_ndvi",    # medians over the flagging looks
+    "post_mndwi",
+    "post_bsi",
+    "forest",       # 1 where the baseline is forest
+    "water",        # 1 where the baseline is permanent water
+    "n_baseline",   # clear baseline looks
+)
+MIN_SPREAD = 0.03  # floor of the robust NDVI spread: a baseline of 1–2 looks has no usable MAD
+
+
+@dataclass(frozen=True)
+class ChangeParams:
+    """Thresholds of the change test (see DetectionConfig for their meaning)."""
+
+    forest_ndvi_min: float = 0.65
+    ndvi_drop_min: float = 0.2
+    nbr_drop_min: float = 0.1
+    drop_sigma: float = 4.0
+    persistence_min: float = 0.6
+    high_min_looks: int = 3
+
+
+def _nanmedian(values: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """Median over axis 0 of the kept values; NaN where none is kept."""
+    masked = np.where(keep, values, np.nan)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns are expected
+        return np.nanmedian(masked, axis=0)
+
+
+def n_fields(n_looks: int) -> int:
+    """Layers detect_block returns: the FIELDS, then the packed per-look flag bytes."""
+    return len(FIELDS) + (n_looks + 7) // 8
+
+
+def detect_block(
+    ndvi: np.ndarray,
+    nbr: np.ndarray,
+    mndwi: np.ndarray,
+    bsi: np.ndarray,
+    clear: np.ndarray,
+    is_baseline: np.ndarray,
+    params: ChangeParams,
+) -> np.ndarray:
+    """Per-pixel change test on one block.
+
+    Parameters
+    ----------
+    ndvi, nbr, mndwi, bsi
+        float32 (time, y, x) index values; NaN = nodata.
+    clear
+        bool (time, y, x): the look sees the ground.
+    is_baseline
+        bool (time,): the look belongs to the baseline period (else to monitoring).
+    params
+        Thresholds.
+
+    Returns
+    -------
+    float32 (len(FIELDS) + ceil(time / 8), y, x): the FIELDS layers in order, then the bits of
+    the looks that flag the confirmed change, packed eight per layer (``np.packbits`` order).
+    """
+    n_looks = ndvi.shape[0]
+    clear = clear & np.isfinite(ndvi) & np.isfinite(nbr)
+    base = clear & is_baseline[:, None, None]
+    mon = clear & ~is_baseline[:, None, None]
+
+    base_ndvi = _nanmedian(ndvi, base)
+    base_nbr = _nanmedian(nbr, base)
+    base_mndwi = _nanmedian(mndwi, base)
+    spread = 1.4826 * _nanmedian(np.abs(ndvi - base_ndvi), base)
+    spread = np.fmax(np.nan_to_num(spread, nan=MIN_SPREAD), MIN_SPREAD)
+    n_base = base.sum(axis=0)
+    forest = (n_base > 0) & (base_ndvi >= params.forest_ndvi_min) & (base_mndwi < 0)
+    water = (n_base > 0) & (base_mndwi > 0)
+
+    threshold = np.maximum(params.ndvi_drop_min, params.drop_sigma * spread)
+    with np.errstate(invalid="ignore"):
+        flagged = mon & forest & (base_ndvi - ndvi >= threshold) & (base_nbr - nbr >= params.nbr_drop_min)
+
+    # Walk the looks backwards, carrying the flag of the next clear look.
+    confirmed = np.zeros_like(flagged)
+    next_flag = np.zeros(flagged.shape[1:], dtype=bool)
+    has_next = np.zeros(flagged.shape[1:], dtype=bool)
+    last_pending = np.zeros(flagged.shape[1:], dtype=bool)
+    for t in range(n_looks - 1, -1, -1):
+        confirmed[t] = flagged[t] & next_flag
+        last_pending |= flagged[t] & ~has_next & mon[t]
+        next_flag = np.where(mon[t], flagged[t], next_flag)
+        has_next |= mon[t]
+
+    any_confirmed = confirmed.any(axis=0)
+    first = np.where(any_confirmed, confirmed.argmax(axis=0), -1)
+    from_first = np.arange(n_looks)[:, None, None] >= first[None]
+    after = from_first & any_confirmed[None]
+    hits = flagged & after
+    n_hits = hits.sum(axis=0)
+    n_clear_after = (mon & after).sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        persistent = any_confirmed & (n_hits >= params.persistence_min * n_clear_after)
+    last = np.where(hits.any(axis=0), n_looks - 1 - hits[::-1].argmax(axis=0), -1)
+
+    confidence = np.full(ndvi.shape[1:], CONFIDENCE_NONE, dtype=np.float32)
+    confidence[last_pending & ~any_confirmed] = CONFIDENCE_LOW
+    confidence[persistent] = CONFIDENCE_NOMINAL
+    confidence[persistent & (n_hits >= params.high_min_looks)] = CONFIDENCE_HIGH
+
+    # Evidence layers: over the looks that flag the change (the single look for ``low``).
+    evidence_looks = np.where(persistent[None], hits, flagged & (confidence == CONFIDENCE_LOW)[None])
+    post_ndvi = _nanmedian(ndvi, evidence_looks)
+    post_nbr = _nanmedian(nbr, evidence_looks)
+    layers = [
+        confidence,
+        np.where(confidence >= CONFIDENCE_NOMINAL, first, -1),
+        np.where(confidence >= CONFIDENCE_NOMINAL, last, -1),
+        np.where(confidence >= CONFIDENCE_NOMINAL, n_hits, 0),
+        base_ndvi,
+        base_mndwi,
+        base_ndvi - post_ndvi,
+        base_nbr - post_nbr,
+        post_ndvi,
+        _nanmedian(mndwi, evidence_looks),
+        _nanmedian(bsi, evidence_looks),
+        forest,
+        water,
+        n_base,
+    ]
+    bits = np.packbits(evidence_looks & (confidence > CONFIDENCE_NONE)[None], axis=0)
+    return np.concatenate([np.stack([np.asarray(x, dtype=np.float32) for x in layers]), bits.astype(np.float32)])
+
+
+def detect_change(indices: xr.Dataset, clear: xr.DataArray, is_baseline: np.ndarray, params: ChangeParams) -> xr.Dataset:
+    """Run :func:`detect_block` over numpy- or dask-backed (time, y, x) inputs.
+
+    Returns a Dataset (y, x) with one variable per name in FIELDS (float32) and ``look_bits``
+    (look_byte, y, x) holding the packed per-look flags. Lazy when the inputs are dask arrays.
+    """
+    names = ("ndvi", "nbr", "mndwi", "bsi")
+    arrays = [indices[n] for n in names] + [clear]
+    n_looks = indices.sizes["time"]
+    k = n_fields(n_looks)
+    first = arrays[0].data
+    if hasattr(first, "map_blocks"):
+        import dask.array as da
+
+        blocks = [a.chunk({"time": -1}).data for a in arrays]
+        chunks = ((k,),) + blocks[0].chunks[1:]
+        stacked = da.map_blocks(
+            lambda *b: detect_block(*b, is_baseline=is_baseline, params=params),
+            *blocks,
+            chunks=chunks,
+            dtype=np.float32,
+            meta=np.array((), dtype=np.float32),
+        )
+    else:
+        stacked = detect_block(*[np.asarray(a.data) for a in arrays], is_baseline=is_baseline, params=params)
+    coords = {"y": indices["y"], "x": indices["x"]}
+    out = xr.Dataset({name: (("y", "x"), stacked[i]) for i, name in enumerate(FIELDS)}, coords=coords)
+    out["look_bits"] = (("look_byte", "y", "x"), stacked[len(FIELDS):])
+    return out
+
+
+def looks_of(bits: np.ndarray, n_looks: int) -> np.ndarray:
+    """Unpack per-pixel look bits (look_byte, ...) into a boolean (n_looks, ...) array."""
+    return np.unpackbits(bits.astype(np.uint8), axis=0, count=n_looks).astype(bool)

@@ -1,0 +1,94 @@
+"""Clear-sky masks: which pixel of which look can be trusted.
+
+Pure functions over xarray/dask arrays: no I/O, no ``.compute()``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+from scipy import ndimage
+
+from .ingest import REFLECTANCE_BANDS
+
+# Sentinel-2 Scene Classification (SCL) classes.
+SCL_NODATA, SCL_SATURATED, SCL_DARK, SCL_SHADOW = 0, 1, 2, 3
+SCL_VEGETATION, SCL_BARE, SCL_WATER, SCL_UNCLASSIFIED = 4, 5, 6, 7
+SCL_CLOUD_MEDIUM, SCL_CLOUD_HIGH, SCL_CIRRUS, SCL_SNOW = 8, 9, 10, 11
+SCL_CLEAR = (SCL_VEGETATION, SCL_BARE, SCL_WATER, SCL_UNCLASSIFIED)
+SCL_CLOUDY = (SCL_SHADOW, SCL_CLOUD_MEDIUM, SCL_CLOUD_HIGH, SCL_CIRRUS)
+
+
+def _disk(radius_px: int) -> np.ndarray:
+    r = int(radius_px)
+    yy, xx = np.mgrid[-r : r + 1, -r : r + 1]
+    return (xx * xx + yy * yy) <= r * r
+
+
+def _grow(mask: np.ndarray, radius_px: int) -> np.ndarray:
+    """Dilate a (time, y, x) boolean mask in y and x only."""
+    if radius_px <= 0:
+        return mask
+    structure = _disk(radius_px)[np.newaxis]
+    return ndimage.binary_dilation(mask, structure=structure)
+
+
+def _grow_lazy(mask: xr.DataArray, radius_px: int) -> xr.DataArray:
+    """Dilate across chunk borders: dask's map_overlap gives each block a halo of the radius."""
+    if radius_px <= 0:
+        return mask
+    data = mask.data
+    if hasattr(data, "map_overlap"):
+        grown = data.map_overlap(
+            _grow, depth={0: 0, 1: radius_px, 2: radius_px}, boundary="none", radius_px=radius_px, dtype=bool
+        )
+    else:
+        grown = _grow(np.asarray(data), radius_px)
+    return mask.copy(data=grown)
+
+
+def scl_clear(
+    data: xr.Dataset, resolution_m: float, cloud_buffer_m: float = 30.0, nodata_edge_m: float = 20.0
+) -> xr.DataArray:
+    """Clear-pixel mask from a Sentinel-2 SCL band and the reflectance bands.
+
+    Parameters
+    ----------
+    data
+        Dataset with dims (time, y, x): reflectance bands (NaN = nodata) and ``scl`` (uint8).
+    resolution_m
+        Pixel size, metres, to turn the buffers into pixels.
+    cloud_buffer_m
+        Cloud, cirrus and shadow flags are grown by this distance: SCL misses soft cloud edges.
+    nodata_edge_m
+        Pixels this close to nodata are dropped: swath edges carry corrupted values.
+
+    Returns
+    -------
+    Boolean DataArray (time, y, x): True where the look sees the ground clearly.
+    """
+    scl = data["scl"]
+    valid = scl != SCL_NODATA
+    for band in REFLECTANCE_BANDS:
+        valid = valid & data[band].notnull()
+    flagged = scl.isin(SCL_CLOUDY)
+    cloudy = _grow_lazy(flagged, int(round(cloud_buffer_m / resolution_m)))
+    near_nodata = _grow_lazy(~valid, int(round(nodata_edge_m / resolution_m)))
+    return (scl.isin(SCL_CLEAR) & ~cloudy & ~near_nodata).rename("clear")
+
+
+def all_valid_clear(data: xr.Dataset, resolution_m: float, nodata_edge_m: float = 20.0) -> xr.DataArray:
+    """Clear mask for cloud-free composites without a mask band: every valid pixel is clear."""
+    valid = None
+    for band in REFLECTANCE_BANDS:
+        band_valid = data[band].notnull()
+        valid = band_valid if valid is None else valid & band_valid
+    near_nodata = _grow_lazy(~valid, int(round(nodata_edge_m / resolution_m)))
+    return (valid & ~near_nodata).rename("clear")
+
+
+def clear_mask(data: xr.Dataset, resolution_m: float, cloud_buffer_m: float, nodata_edge_m: float) -> xr.DataArray:
+    """The clear mask for whatever mask band the source has (none, ``scl``)."""
+    if "scl" in data:
+        return scl_clear(data, resolution_m, cloud_buffer_m, nodata_edge_m)
+    return all_valid_clear(data, resolution_m, nodata_edge_m)

@@ -1,0 +1,173 @@
+"""Scar objects: from the per-pixel change layers to polygons with features.
+
+Labelling runs on the assembled 2-D change layers of a whole area grid, so a scar that spans
+several dask chunks is one object by construction. Everything here is pure numpy / shapely
+on arrays the caller has already computed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import rasterio.features
+import shapely
+from affine import Affine
+from scipy import ndimage
+from shapely.geometry import shape
+
+from .change import CONFIDENCE_NAMES, looks_of
+
+# 8-connectivity: diagonal neighbours belong to the same scar.
+CONNECTIVITY = np.ones((3, 3), dtype=bool)
+# Features the classifier sees, in this order.
+FEATURES = (
+    "area_ha",
+    "compactness",
+    "rectangularity",
+    "delta_ndvi",
+    "delta_nbr",
+    "post_ndvi",
+    "post_ndvi_std",
+    "post_mndwi",
+    "post_bsi",
+    "water_fraction",
+    "bare_fraction",
+    "dist_water_m",
+    "n_flagged",
+)
+WATER_MNDWI_MIN = 0.0     # post-change MNDWI above this: open water or a pond
+BARE_NDVI_MAX = 0.3       # post-change NDVI below this (and not water): bare ground
+MAX_WATER_DISTANCE_M = 5000.0
+
+
+@dataclass(frozen=True)
+class ScarObjects:
+    """The scars of one area grid."""
+
+    table: pd.DataFrame
+    """One row per scar: label, geometry (area CRS), zone_index, confidence, looks, FEATURES."""
+    labels: np.ndarray
+    """int32 (y, x) label image; 0 = no scar."""
+
+
+def _solid(mask: np.ndarray, labels: np.ndarray, n: int) -> np.ndarray:
+    """Labels of components that hold at least one 3×3 block: thin lines and specks go."""
+    core = ndimage.binary_erosion(mask, structure=CONNECTIVITY)
+    keep = np.zeros(n + 1, dtype=bool)
+    keep[np.unique(labels[core])] = True
+    keep[0] = False
+    return keep
+
+
+def find_scars(
+    change: dict[str, np.ndarray],
+    zone_index: np.ndarray,
+    transform: Affine,
+    min_confidence: int,
+    min_area_ha: float,
+) -> ScarObjects:
+    """Connected scars of the change layers, inside the monitored zones.
+
+    Parameters
+    ----------
+    change
+        The per-pixel layers of :func:`pipeline.change.detect_change`, as numpy arrays (y, x);
+        ``look_bits`` (look_byte, y, x).
+    zone_index
+        int (y, x): 1-based row of the zones table each pixel falls in; 0 = not monitored.
+    transform
+        Affine transform of the grid (area UTM CRS, metres).
+    min_confidence
+        Lowest confidence code that is a scar.
+    min_area_ha
+        Smallest scar kept, hectares.
+    """
+    pixel_ha = abs(transform.a * transform.e) / 1e4
+    mask = (change["confidence"] >= min_confidence) & (zone_index > 0)
+    labels, n = ndimage.label(mask, structure=CONNECTIVITY)
+    keep = _solid(mask, labels, n)
+    counts = np.bincount(labels.ravel(), minlength=n + 1)
+    keep &= counts * pixel_ha >= min_area_ha
+    relabel = np.zeros(n + 1, dtype=np.int32)
+    relabel[keep] = np.arange(1, keep.sum() + 1, dtype=np.int32)
+    labels = relabel[labels]
+    return ScarObjects(table=describe_scars(change, labels, zone_index, transform), labels=labels)
+
+
+def _polygons(labels: np.ndarray, transform: Affine) -> dict[int, shapely.Geometry]:
+    parts: dict[int, list] = {}
+    for geom, value in rasterio.features.shapes(labels, mask=labels > 0, transform=transform, connectivity=8):
+        parts.setdefault(int(value), []).append(shape(geom))
+    return {label: shapely.union_all(polys) for label, polys in parts.items()}
+
+
+def _majority(values: np.ndarray, labels: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """Most common value of a small non-negative int layer within each label."""
+    top = int(values.max()) + 1 if values.size else 1
+    votes = np.stack([ndimage.sum_labels(values == v, labels, index) for v in range(top)])
+    return votes.argmax(axis=0)
+
+
+def describe_scars(
+    change: dict[str, np.ndarray], labels: np.ndarray, zone_index: np.ndarray, transform: Affine
+) -> pd.DataFrame:
+    """Geometry, attribution and classifier features of every labelled scar."""
+    index = np.arange(1, int(labels.max()) + 1)
+    columns = ["label", "geometry", "zone_index", "confidence", "first_look", "last_look", "looks", *FEATURES]
+    if index.size == 0:
+        return pd.DataFrame(columns=columns)
+    pixel_m = abs(transform.a)
+    pixel_ha = abs(transform.a * transform.e) / 1e4
+
+    def mean(layer: np.ndarray) -> np.ndarray:
+        return ndimage.mean(np.nan_to_num(layer), labels, index)
+
+    water_pixels = np.nan_to_num(change["post_mndwi"], nan=-1) > WATER_MNDWI_MIN
+    bare_pixels = (np.nan_to_num(change["post_ndvi"], nan=1) < BARE_NDVI_MAX) & ~water_pixels
+    post = np.nan_to_num(change["post_ndvi"])
+    permanent_water = change["water"] > 0
+    if permanent_water.any():
+        dist_water = ndimage.distance_transform_edt(~permanent_water) * pixel_m
+    else:
+        dist_water = np.full(labels.shape, MAX_WATER_DISTANCE_M)
+    first = change["first_look"]
+    last = change["last_look"]
+    valid_first = np.where(first >= 0, first, np.inf)
+    # Padding bits past the last look are zero, so unpacking every bit is safe.
+    looks = looks_of(change["look_bits"], change["look_bits"].shape[0] * 8)
+    look_hits = np.stack([ndimage.sum_labels(plane, labels, index) > 0 for plane in looks], axis=1)
+    polygons = _polygons(labels, transform)
+
+    table = pd.DataFrame({
+        "label": index,
+        "geometry": [polygons[i] for i in index],
+        "zone_index": _majority(zone_index, labels, index),
+        "confidence": [CONFIDENCE_NAMES.get(int(c), "low") for c in ndimage.maximum(change["confidence"], labels, index)],
+        "first_look": ndimage.minimum(valid_first, labels, index),
+        "last_look": ndimage.maximum(last, labels, index),
+        "looks": [tuple(np.flatnonzero(row)) for row in look_hits],
+        "area_ha": np.bincount(labels.ravel())[1:] * pixel_ha,
+        "delta_ndvi": mean(change["delta_ndvi"]),
+        "delta_nbr": mean(change["delta_nbr"]),
+        "post_ndvi": mean(change["post_ndvi"]),
+        "post_ndvi_std": np.sqrt(np.maximum(mean(post * post) - mean(post) ** 2, 0)),
+        "post_mndwi": mean(change["post_mndwi"]),
+        "post_bsi": mean(change["post_bsi"]),
+        "water_fraction": ndimage.mean(water_pixels, labels, index),
+        "bare_fraction": ndimage.mean(bare_pixels, labels, index),
+        "dist_water_m": np.minimum(ndimage.minimum(dist_water, labels, index), MAX_WATER_DISTANCE_M),
+        "n_flagged": mean(change["n_flagged"]),
+    })
+    geoms = table["geometry"]
+    area = np.array([g.area for g in geoms])
+    perimeter = np.array([g.length for g in geoms])
+    table["compactness"] = 4 * np.pi * area / np.maximum(perimeter, 1e-9) ** 2
+    table["rectangularity"] = area / np.array([max(g.minimum_rotated_rectangle.area, 1e-9) for g in geoms])
+    # Low-confidence pixels have no first look; fall back to the single flagging look.
+    no_first = ~np.isfinite(table["first_look"].to_numpy(dtype=float))
+    table.loc[no_first, "first_look"] = [min(lk) if lk else -1 for lk in table.loc[no_first, "looks"]]
+    table["first_look"] = table["first_look"].astype(int)
+    table["last_look"] = np.maximum(table["last_look"].astype(int), table["first_look"])
+    return table[columns]
