@@ -165,8 +165,7 @@ def to_feature_collection(alerts: gpd.GeoDataFrame) -> dict:
     if alerts.crs is not None and alerts.crs.to_epsg() != 4326:
         alerts = alerts.to_crs(4326)
     features = []
-    for row in alerts.itertuples(index=False):
-        props = row._asdict()
+    for props in alerts.to_dict("records"):
         geometry = props.pop("geometry")
         features.append({
             "type": "Feature",

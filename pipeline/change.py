@@ -3,7 +3,7 @@
 For each pixel, the clear baseline looks give a robust reference (median) and spread (MAD) of
 NDVI, NBR and MNDWI. A clear monitoring look *flags* the pixel when NDVI falls below the
 reference by at least ``ndvi_drop_min`` and by ``drop_sigma`` times the pixel's own spread,
-and NBR falls too. A flag is *confirmed* when the next clear look flags it again, and the
+and NBR falls too, unless the look brightened like haze (:func:`hazy`). A flag is *confirmed* when the next clear look flags it again, and the
 change must *persist*: most clear looks from then on still flag it. Only pixels that were
 forest in the baseline can change; permanent water is known from the baseline.
 
@@ -27,6 +27,8 @@ CONFIDENCE_NONE, CONFIDENCE_LOW, CONFIDENCE_NOMINAL, CONFIDENCE_HIGH = 0, 1, 2, 
 CONFIDENCE_NAMES = {CONFIDENCE_LOW: "low", CONFIDENCE_NOMINAL: "nominal", CONFIDENCE_HIGH: "high"}
 CONFIDENCE_CODES = {name: code for code, name in CONFIDENCE_NAMES.items()}
 
+# Per-look input layers, in the order detect_block takes them.
+INPUTS = ("ndvi", "nbr", "mndwi", "bsi", "blue", "swir16")
 # Per-pixel output layers, in the order detect_block stacks them.
 FIELDS = (
     "confidence",   # 0 none, 1 low, 2 nominal, 3 high
@@ -44,6 +46,8 @@ FIELDS = (
     "water",        # 1 where the baseline is permanent water
     "n_baseline",   # clear baseline looks
 )
+HAZE_BLUE_RISE_MIN = 0.03  # blue reflectance rise below which a look is never called hazy
+HAZE_NDVI_MIN = 0.15       # below this NDVI no canopy shows through: ground, not haze
 MIN_SPREAD = 0.03  # floor of the robust NDVI spread: a baseline of 1–2 looks has no usable MAD
 
 
@@ -72,11 +76,30 @@ def n_fields(n_looks: int) -> int:
     return len(FIELDS) + (n_looks + 7) // 8
 
 
+def hazy(blue: np.ndarray, swir16: np.ndarray, ndvi: np.ndarray, mndwi: np.ndarray,
+         base_blue: np.ndarray, base_swir16: np.ndarray) -> np.ndarray:
+    """Looks that brightened like haze or a thin cloud edge rather than like exposed ground.
+
+    Haze and thin cloud add brightness that is largest in the blue and smaller in the SWIR,
+    and the canopy still shows through (NDVI stays well above bare ground). Cleared soil
+    raises SWIR1 more than blue; mining sand brightens both but leaves no NDVI; water lowers
+    SWIR1 and has MNDWI > 0. So a look whose blue rose from the pixel's baseline median by
+    more than its SWIR1 did, whose NDVI is still above HAZE_NDVI_MIN and that is not water is
+    not trusted as evidence of change. SCL misses most of these (soft cloud edges, thin
+    haze); this catches them where they would otherwise alert.
+    """
+    blue_rise = blue - base_blue
+    with np.errstate(invalid="ignore"):
+        return (blue_rise > swir16 - base_swir16) & (blue_rise > HAZE_BLUE_RISE_MIN) & (ndvi > HAZE_NDVI_MIN) & (mndwi < 0)
+
+
 def detect_block(
     ndvi: np.ndarray,
     nbr: np.ndarray,
     mndwi: np.ndarray,
     bsi: np.ndarray,
+    blue: np.ndarray,
+    swir16: np.ndarray,
     clear: np.ndarray,
     is_baseline: np.ndarray,
     params: ChangeParams,
@@ -87,6 +110,8 @@ def detect_block(
     ----------
     ndvi, nbr, mndwi, bsi
         float32 (time, y, x) index values; NaN = nodata.
+    blue, swir16
+        float32 (time, y, x) reflectance, for the haze test (:func:`hazy`).
     clear
         bool (time, y, x): the look sees the ground.
     is_baseline
@@ -107,6 +132,7 @@ def detect_block(
     base_ndvi = _nanmedian(ndvi, base)
     base_nbr = _nanmedian(nbr, base)
     base_mndwi = _nanmedian(mndwi, base)
+    mon &= ~hazy(blue, swir16, ndvi, mndwi, _nanmedian(blue, base), _nanmedian(swir16, base))
     spread = 1.4826 * _nanmedian(np.abs(ndvi - base_ndvi), base)
     spread = np.fmax(np.nan_to_num(spread, nan=MIN_SPREAD), MIN_SPREAD)
     n_base = base.sum(axis=0)
@@ -144,8 +170,11 @@ def detect_block(
     confidence[persistent] = CONFIDENCE_NOMINAL
     confidence[persistent & (n_hits >= params.high_min_looks)] = CONFIDENCE_HIGH
 
-    # Evidence layers: over the looks that flag the change (the single look for ``low``).
-    evidence_looks = np.where(persistent[None], hits, flagged & (confidence == CONFIDENCE_LOW)[None])
+    # Evidence layers: over the looks that flag the change (the last clear look for ``low``).
+    looks = np.arange(n_looks)[:, None, None]
+    last_clear = np.where(mon.any(axis=0), n_looks - 1 - mon[::-1].argmax(axis=0), -1)
+    pending = flagged & (looks == last_clear[None]) & (confidence == CONFIDENCE_LOW)[None]
+    evidence_looks = np.where(persistent[None], hits, pending)
     post_ndvi = _nanmedian(ndvi, evidence_looks)
     post_nbr = _nanmedian(nbr, evidence_looks)
     layers = [
@@ -171,10 +200,13 @@ def detect_block(
 def detect_change(indices: xr.Dataset, clear: xr.DataArray, is_baseline: np.ndarray, params: ChangeParams) -> xr.Dataset:
     """Run :func:`detect_block` over numpy- or dask-backed (time, y, x) inputs.
 
+    ``indices`` holds the variables named in INPUTS (indices and the blue and SWIR1
+    reflectance the haze test needs).
+
     Returns a Dataset (y, x) with one variable per name in FIELDS (float32) and ``look_bits``
     (look_byte, y, x) holding the packed per-look flags. Lazy when the inputs are dask arrays.
     """
-    names = ("ndvi", "nbr", "mndwi", "bsi")
+    names = INPUTS
     arrays = [indices[n] for n in names] + [clear]
     n_looks = indices.sizes["time"]
     k = n_fields(n_looks)

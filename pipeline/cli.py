@@ -4,7 +4,6 @@ input (the message names the file and the problem), 3 done but some inputs were 
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import sys
@@ -59,8 +58,10 @@ def _setup_logging(verbose: bool) -> None:
         handlers=[RichHandler(console=console, show_path=False, markup=False)],
         force=True,
     )
+    import distributed  # noqa: F401 - importing it sets its own log levels, which we then lower
+
     for noisy in ("distributed", "rasterio", "fiona", "pyogrio", "asyncio", "urllib3", "tornado", "bokeh"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+        logging.getLogger(noisy).setLevel(logging.ERROR)
 
 
 @contextlib.contextmanager

@@ -83,7 +83,9 @@ class DetectionConfig(_Strict):
         4.0, gt=0, description="A flagged drop must also exceed this many baseline robust std devs."
     )
     min_confidence: Confidence = Field(
-        "nominal", description="Lowest confidence that is issued as an alert."
+        "low",
+        description="Lowest confidence issued as an alert; `low` scars (one clear look so far) "
+        "must also be twice min_area_ha.",
     )
     nodata_edge_m: float = Field(
         20.0, ge=0, description="Pixels this close to nodata (swath edges) are not trusted, metres."

@@ -154,7 +154,7 @@ def detect_area(config: RunConfig, area_zones: gpd.GeoDataFrame, reporter: Repor
         obs = load_observations(checked.usable, geobox, config.detection.chunk_px)
         d = config.detection
         clear = clear_mask(obs.data, d.resolution_m, d.cloud_buffer_m, d.nodata_edge_m)
-        indices = compute_indices(obs.data)
+        indices = compute_indices(obs.data).assign(blue=obs.data["blue"], swir16=obs.data["swir16"])
         look_dates = [str(t)[:10] for t in obs.data["time"].values]
         baseline_end = config.periods.baseline[1].isoformat()
         is_baseline = np.array([day <= baseline_end for day in look_dates])

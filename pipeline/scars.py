@@ -17,10 +17,15 @@ from affine import Affine
 from scipy import ndimage
 from shapely.geometry import shape
 
-from .change import CONFIDENCE_NAMES, looks_of
+from .change import CONFIDENCE_HIGH, CONFIDENCE_LOW, CONFIDENCE_NAMES, CONFIDENCE_NOMINAL, CONFIDENCE_NONE, looks_of
 
 # 8-connectivity: diagonal neighbours belong to the same scar.
 CONNECTIVITY = np.ones((3, 3), dtype=bool)
+# Pixels (a 3 × 3 block at the analysis resolution) that must hold a confidence level for the
+# whole scar to hold it.
+CONFIRM_MIN_PX = 9
+# A scar seen by one clear look only (``low``) must be this many times the mapping unit.
+LOW_AREA_FACTOR = 2.0
 # Features the classifier sees, in this order.
 FEATURES = (
     "area_ha",
@@ -85,15 +90,33 @@ def find_scars(
         Smallest scar kept, hectares.
     """
     pixel_ha = abs(transform.a * transform.e) / 1e4
-    mask = (change["confidence"] >= min_confidence) & (zone_index > 0)
+    mask = (change["confidence"] >= CONFIDENCE_LOW) & (zone_index > 0)
     labels, n = ndimage.label(mask, structure=CONNECTIVITY)
     keep = _solid(mask, labels, n)
     counts = np.bincount(labels.ravel(), minlength=n + 1)
     keep &= counts * pixel_ha >= min_area_ha
+    confidence = object_confidence(change["confidence"], labels, np.arange(1, n + 1))
+    keep[1:] &= confidence >= min_confidence
+    # Evidence from a single look must cover more ground than confirmed evidence.
+    keep[1:] &= (confidence > CONFIDENCE_LOW) | (counts[1:] * pixel_ha >= LOW_AREA_FACTOR * min_area_ha)
     relabel = np.zeros(n + 1, dtype=np.int32)
     relabel[keep] = np.arange(1, keep.sum() + 1, dtype=np.int32)
     labels = relabel[labels]
     return ScarObjects(table=describe_scars(change, labels, zone_index, transform), labels=labels)
+
+
+def object_confidence(confidence: np.ndarray, labels: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """Confidence of each scar: the highest level that at least CONFIRM_MIN_PX of its pixels hold.
+
+    Confirmation is spatial as well as temporal: under broken cloud the repeat look that
+    confirms a new scar may see only part of it, so a scar whose core is confirmed is
+    confirmed as a whole; pixels seen by one look only are never enough.
+    """
+    out = np.full(index.shape, CONFIDENCE_NONE, dtype=int)
+    for level in (CONFIDENCE_LOW, CONFIDENCE_NOMINAL, CONFIDENCE_HIGH):
+        held = ndimage.sum_labels(confidence >= level, labels, index) >= CONFIRM_MIN_PX
+        out[held] = level
+    return out
 
 
 def _polygons(labels: np.ndarray, transform: Affine) -> dict[int, shapely.Geometry]:
@@ -144,7 +167,7 @@ def describe_scars(
         "label": index,
         "geometry": [polygons[i] for i in index],
         "zone_index": _majority(zone_index, labels, index),
-        "confidence": [CONFIDENCE_NAMES.get(int(c), "low") for c in ndimage.maximum(change["confidence"], labels, index)],
+        "confidence": [CONFIDENCE_NAMES[int(c)] for c in object_confidence(change["confidence"], labels, index)],
         "first_look": ndimage.minimum(valid_first, labels, index),
         "last_look": ndimage.maximum(last, labels, index),
         "looks": [tuple(np.flatnonzero(row)) for row in look_hits],

@@ -5,7 +5,7 @@ import pytest
 import xarray as xr
 
 from pipeline import indices
-from pipeline.change import FIELDS, ChangeParams, detect_change
+from pipeline.change import FIELDS, INPUTS, ChangeParams, detect_change
 
 from .helpers import assert_numpy_dask_equal
 
@@ -49,13 +49,17 @@ def _scene(seed=1):
     nbr = ndvi - 0.25
     mndwi = np.full_like(ndvi, -0.4)
     bsi = np.full_like(ndvi, -0.2)
+    blue = np.full_like(ndvi, 0.025)
+    swir16 = np.full_like(ndvi, 0.13)
+    blue[7:, 10:25, 20:41] = 0.2        # sand: blue and SWIR1 both rise, SWIR1 more
+    swir16[7:, 10:25, 20:41] = 0.35
     ndvi[7:, 10:25, 20:41] = 0.12       # a scar from look 7 on, across chunk borders
     nbr[7:, 10:25, 20:41] = -0.05
     ndvi[9, 30:40, 5:15] = 0.2          # one unmasked cloud edge: a single look only
     nbr[9, 30:40, 5:15] = 0.0
     clear = rng.random((t, y, x)) > 0.15
     data = xr.Dataset({k: (("time", "y", "x"), v) for k, v in
-                       {"ndvi": ndvi, "nbr": nbr, "mndwi": mndwi, "bsi": bsi}.items()})
+                       {"ndvi": ndvi, "nbr": nbr, "mndwi": mndwi, "bsi": bsi, "blue": blue, "swir16": swir16}.items()})
     data["clear"] = (("time", "y", "x"), clear)
     return data, np.arange(t) < 5
 
@@ -63,7 +67,7 @@ def _scene(seed=1):
 def test_change_numpy_and_dask_paths_agree():
     data, is_baseline = _scene()
     params = ChangeParams()
-    run = lambda d: detect_change(d[["ndvi", "nbr", "mndwi", "bsi"]], d["clear"], is_baseline, params)
+    run = lambda d: detect_change(d[list(INPUTS)], d["clear"], is_baseline, params)
     assert_numpy_dask_equal(lambda d: run(d).to_array(), data, chunks={"time": 1, "y": 17, "x": 23},
                             skip=("look_bits",))
     eager = run(data)
@@ -74,7 +78,7 @@ def test_change_numpy_and_dask_paths_agree():
 
 def test_change_finds_the_scar_and_ignores_a_single_cloudy_look():
     data, is_baseline = _scene()
-    out = detect_change(data[["ndvi", "nbr", "mndwi", "bsi"]], data["clear"], is_baseline, ChangeParams())
+    out = detect_change(data[list(INPUTS)], data["clear"], is_baseline, ChangeParams())
     confirmed = out["confidence"].values >= 2
     assert confirmed[10:25, 20:41].mean() > 0.95
     assert not confirmed[30:40, 5:15].any()
