@@ -215,6 +215,8 @@ def detect_change(indices: xr.Dataset, clear: xr.DataArray, is_baseline: np.ndar
         import dask.array as da
 
         blocks = [a.chunk({"time": -1}).data for a in arrays]
+        # One block layout for all inputs (map_overlap may have merged slivers in the mask).
+        blocks = [b.rechunk(blocks[0].chunks) for b in blocks]
         chunks = ((k,),) + blocks[0].chunks[1:]
         stacked = da.map_blocks(
             lambda *b: detect_block(*b, is_baseline=is_baseline, params=params),

@@ -1,0 +1,96 @@
+"""Shared fixtures: a small generated scene at La Pampa and a way to run the pipeline on it."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from pathlib import Path
+
+import geopandas as gpd
+import pytest
+import yaml
+
+from pipeline import demo
+from pipeline.config import load_config
+
+REPO = Path(__file__).resolve().parents[1]
+CHUNK_BORDER_PX = 128  # the straddling scar crosses row 128, a chunk border at chunk_px 128
+
+
+def small_spec(seed: int = 11) -> demo.SceneSpec:
+    """2.56 km × 2.56 km where the Tambopata core meets its buffer zone; 4 + 9 looks.
+
+    Holds AMW mining inside the reserve and in the buffer, old (2018) mining, the river with
+    sandbars, the swath edge, clearings, one scar below the mapping unit, and a clearing that
+    straddles a chunk border.
+    """
+    x0, y1 = 384050.0, 8562430.0
+    border_y = y1 - CHUNK_BORDER_PX * 10.0
+    straddler = (f"POLYGON (({x0 + 140} {border_y + 80}, {x0 + 300} {border_y + 80}, "
+                 f"{x0 + 300} {border_y - 80}, {x0 + 140} {border_y - 80}, {x0 + 140} {border_y + 80}))")
+    base = demo.DEMO_SPEC
+    return dataclasses.replace(
+        base,
+        seed=seed,
+        x0=x0,
+        y1=y1,
+        width_px=256,
+        height_px=256,
+        baseline_dates=base.baseline_dates[:4],
+        monitor_dates=base.monitor_dates[::2],
+        n_clearings=4,
+        n_small_clearings=1,
+        extra_scars=(demo.PlantedScar(straddler, "clearing", dt.date(2019, 9, 1)),),
+    )
+
+
+@pytest.fixture(scope="session")
+def small_scene(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("scene") / "small"
+    demo.generate_scene(small_spec(), folder)
+    return folder
+
+
+def write_config(folder: Path, scene: Path, **changes) -> Path:
+    """A run config for a generated scene; ``changes`` are dotted keys (``detection.chunk_px``)."""
+    raw = {
+        "name": "test",
+        "areas": {"path": str(REPO / "data/demo/protected_areas.geojson"), "id_field": "sernanp_code",
+                  "name_field": "name", "buffer_zones": str(REPO / "data/demo/buffer_zones.geojson")},
+        "source": {"stac_catalog": str(scene / "catalog.json"), "collections": ["sentinel-2-l2a"],
+                   "max_cloud_cover": 95},
+        "periods": {"baseline": ["2018-06-01", "2018-11-30"], "monitor": ["2019-01-01", "2021-12-31"]},
+        "detection": {"min_area_ha": 0.5, "chunk_px": CHUNK_BORDER_PX},
+        "model": str(REPO / "models/scar-classifier.skops"),
+        "output": {"dir": str(folder / "out"), "formats": ["geojson", "csv"]},
+        "dask": {"n_workers": 1},
+    }
+    for dotted, value in changes.items():
+        node = raw
+        *parents, leaf = dotted.split(".")
+        for part in parents:
+            node = node[part]
+        if value is None:
+            node.pop(leaf, None)
+        else:
+            node[leaf] = value
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "config.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def run_pipeline(config_path: Path, workers: int = 1):
+    """Run the job as the CLI does: on a fresh LocalCluster with ``workers`` workers."""
+    from pipeline.cli import dask_client
+    from pipeline.config import DaskConfig
+    from pipeline.run import run
+
+    config = load_config(config_path)
+    with dask_client(DaskConfig(n_workers=workers)):
+        return run(config)
+
+
+def read_truth(scene: Path) -> gpd.GeoDataFrame:
+    """Planted scars (EPSG:32719) of a generated scene."""
+    return gpd.read_file(scene / "truth_utm.geojson").set_crs(32719, allow_override=True)
