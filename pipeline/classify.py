@@ -95,7 +95,7 @@ def card_path(model_path: Path) -> Path:
 def save_model(estimator: RandomForestClassifier, path: Path, card_fields: dict) -> dict:
     """Save ``estimator`` with skops and write its card; both atomically. Returns the card."""
     path = Path(path)
-    write_atomic(path, lambda tmp: sio.dump(estimator, tmp))
+    write_atomic(path, lambda tmp: sio.dump(estimator, tmp, compression=zipfile.ZIP_DEFLATED, compresslevel=9))
     card = {
         "model_file": path.name,
         "sha256": sha256_of(path),
