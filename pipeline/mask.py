@@ -18,6 +18,11 @@ SCL_CLOUD_MEDIUM, SCL_CLOUD_HIGH, SCL_CIRRUS, SCL_SNOW = 8, 9, 10, 11
 SCL_CLEAR = (SCL_VEGETATION, SCL_BARE, SCL_WATER, SCL_UNCLASSIFIED)
 SCL_CLOUDY = (SCL_SHADOW, SCL_CLOUD_MEDIUM, SCL_CLOUD_HIGH, SCL_CIRRUS)
 
+# Landsat Collection 2 QA_PIXEL bits (USGS Landsat 8-9 C2 L2 Science Product Guide, table 6-3).
+QA_FILL, QA_DILATED_CLOUD, QA_CIRRUS, QA_CLOUD, QA_SHADOW, QA_SNOW = 0, 1, 2, 3, 4, 5
+QA_DROP_BITS = (QA_FILL, QA_DILATED_CLOUD, QA_CIRRUS, QA_CLOUD, QA_SHADOW, QA_SNOW)
+QA_CLOUDY_BITS = (QA_DILATED_CLOUD, QA_CIRRUS, QA_CLOUD, QA_SHADOW)
+
 
 def _disk(radius_px: int) -> np.ndarray:
     r = int(radius_px)
@@ -77,6 +82,43 @@ def scl_clear(
     return (scl.isin(SCL_CLEAR) & ~cloudy & ~near_nodata).rename("clear")
 
 
+def _bits(bit_numbers) -> int:
+    return int(sum(1 << b for b in bit_numbers))
+
+
+def qa_pixel_clear(
+    data: xr.Dataset, resolution_m: float, cloud_buffer_m: float = 0.0, nodata_edge_m: float = 20.0
+) -> xr.DataArray:
+    """Clear-pixel mask from a Landsat Collection 2 ``QA_PIXEL`` band and the reflectance bands.
+
+    Parameters
+    ----------
+    data
+        Dataset with dims (time, y, x): reflectance bands (NaN = nodata) and ``qa_pixel`` (uint16
+        bit flags; pixels outside the scene carry the fill bit).
+    resolution_m
+        Pixel size, metres.
+    cloud_buffer_m
+        Cloud, dilated-cloud, cirrus and shadow flags are grown by this distance (0 = none).
+        USGS already dilates clouds by a few pixels (bit 1), so a small value is enough.
+    nodata_edge_m
+        Pixels this close to nodata are dropped.
+
+    Returns
+    -------
+    Boolean DataArray (time, y, x): True where no fill, cloud, cirrus, shadow or snow bit is
+    set, away from (grown) clouds and nodata.
+    """
+    qa = data["qa_pixel"].astype("uint16")
+    valid = (qa & (1 << QA_FILL)) == 0
+    for band in REFLECTANCE_BANDS:
+        valid = valid & data[band].notnull()
+    flagged = (qa & _bits(QA_CLOUDY_BITS)) != 0
+    cloudy = _grow_lazy(flagged, int(round(cloud_buffer_m / resolution_m)))
+    near_nodata = _grow_lazy(~valid, int(round(nodata_edge_m / resolution_m)))
+    return (((qa & _bits(QA_DROP_BITS)) == 0) & ~cloudy & ~near_nodata).rename("clear")
+
+
 def all_valid_clear(data: xr.Dataset, resolution_m: float, nodata_edge_m: float = 20.0) -> xr.DataArray:
     """Clear mask for cloud-free composites without a mask band: every valid pixel is clear."""
     valid = None
@@ -88,7 +130,9 @@ def all_valid_clear(data: xr.Dataset, resolution_m: float, nodata_edge_m: float 
 
 
 def clear_mask(data: xr.Dataset, resolution_m: float, cloud_buffer_m: float, nodata_edge_m: float) -> xr.DataArray:
-    """The clear mask for whatever mask band the source has (none, ``scl``)."""
+    """The clear mask for whatever mask band the source has (none, ``scl``, ``qa_pixel``)."""
     if "scl" in data:
         return scl_clear(data, resolution_m, cloud_buffer_m, nodata_edge_m)
+    if "qa_pixel" in data:
+        return qa_pixel_clear(data, resolution_m, cloud_buffer_m, nodata_edge_m)
     return all_valid_clear(data, resolution_m, nodata_edge_m)
