@@ -8,7 +8,9 @@ change must *persist*: most clear looks from then on still flag it. Only pixels 
 forest in the baseline can change; permanent water is known from the baseline.
 
 Confidence per pixel: ``low`` (flagged by the last clear look, not yet confirmable),
-``nominal`` (confirmed), ``high`` (confirmed and flagged by three or more clear looks).
+``nominal`` (confirmed), ``high`` (confirmed and flagged by three or more clear looks and, where
+more than one sensor family — Sentinel-2, Landsat — saw the pixel clearly after the change
+began, flagged by each of them).
 
 The work is one pure numpy function over a (time, y, x) block, :func:`detect_block`, that
 :func:`detect_change` maps over dask chunks (time whole, y and x chunked); both paths give the
@@ -44,6 +46,7 @@ FIELDS = (
     "post_bsi",
     "forest",       # 1 where the baseline is forest
     "water",        # 1 where the baseline is permanent water
+    "water_seen",   # 1 where any clear baseline look saw open water (channels with seasonal bars)
     "n_baseline",   # clear baseline looks
 )
 HAZE_BLUE_RISE_MIN = 0.03  # blue reflectance rise below which a look is never called hazy
@@ -93,6 +96,22 @@ def hazy(blue: np.ndarray, swir16: np.ndarray, ndvi: np.ndarray, mndwi: np.ndarr
         return (blue_rise > swir16 - base_swir16) & (blue_rise > HAZE_BLUE_RISE_MIN) & (ndvi > HAZE_NDVI_MIN) & (mndwi < 0)
 
 
+def sensor_family(platform: str) -> str:
+    """``landsat`` for any Landsat platform, ``sentinel-2`` for S2A/B/C, else the name itself."""
+    name = str(platform).lower()
+    for family in ("landsat", "sentinel-2"):
+        if name.startswith(family):
+            return family
+    return name
+
+
+def family_codes(platforms: list[str]) -> np.ndarray:
+    """int (time,) sensor-family code of each look (0, 1, … in order of first appearance)."""
+    families = [sensor_family(p) for p in platforms]
+    order = list(dict.fromkeys(families))
+    return np.array([order.index(f) for f in families], dtype=np.int16)
+
+
 def detect_block(
     ndvi: np.ndarray,
     nbr: np.ndarray,
@@ -103,6 +122,7 @@ def detect_block(
     clear: np.ndarray,
     is_baseline: np.ndarray,
     params: ChangeParams,
+    look_family: np.ndarray | None = None,
 ) -> np.ndarray:
     """Per-pixel change test on one block.
 
@@ -118,6 +138,8 @@ def detect_block(
         bool (time,): the look belongs to the baseline period (else to monitoring).
     params
         Thresholds.
+    look_family
+        int (time,): sensor family of each look (:func:`family_codes`); None = one sensor.
 
     Returns
     -------
@@ -138,6 +160,8 @@ def detect_block(
     n_base = base.sum(axis=0)
     forest = (n_base > 0) & (base_ndvi >= params.forest_ndvi_min) & (base_mndwi < 0)
     water = (n_base > 0) & (base_mndwi > 0)
+    with np.errstate(invalid="ignore"):
+        water_seen = (np.where(base, mndwi, -np.inf).max(axis=0) > 0) & ~forest
 
     threshold = np.maximum(params.ndvi_drop_min, params.drop_sigma * spread)
     with np.errstate(invalid="ignore"):
@@ -168,7 +192,14 @@ def detect_block(
     confidence = np.full(ndvi.shape[1:], CONFIDENCE_NONE, dtype=np.float32)
     confidence[last_pending & ~any_confirmed] = CONFIDENCE_LOW
     confidence[persistent] = CONFIDENCE_NOMINAL
-    confidence[persistent & (n_hits >= params.high_min_looks)] = CONFIDENCE_HIGH
+    # High needs every sensor family that saw the pixel clearly since the change began to agree.
+    agreed = np.ones(ndvi.shape[1:], dtype=bool)
+    if look_family is not None:
+        for code in np.unique(look_family):
+            this = (np.asarray(look_family) == code)[:, None, None]
+            seen = (mon & after & this).any(axis=0)
+            agreed &= ~seen | (hits & this).any(axis=0)
+    confidence[persistent & (n_hits >= params.high_min_looks) & agreed] = CONFIDENCE_HIGH
 
     # Evidence layers: over the looks that flag the change (the last clear look for ``low``).
     looks = np.arange(n_looks)[:, None, None]
@@ -191,13 +222,15 @@ def detect_block(
         _nanmedian(bsi, evidence_looks),
         forest,
         water,
+        water_seen,
         n_base,
     ]
     bits = np.packbits(evidence_looks & (confidence > CONFIDENCE_NONE)[None], axis=0)
     return np.concatenate([np.stack([np.asarray(x, dtype=np.float32) for x in layers]), bits.astype(np.float32)])
 
 
-def detect_change(indices: xr.Dataset, clear: xr.DataArray, is_baseline: np.ndarray, params: ChangeParams) -> xr.Dataset:
+def detect_change(indices: xr.Dataset, clear: xr.DataArray, is_baseline: np.ndarray, params: ChangeParams,
+                  look_family: np.ndarray | None = None) -> xr.Dataset:
     """Run :func:`detect_block` over numpy- or dask-backed (time, y, x) inputs.
 
     ``indices`` holds the variables named in INPUTS (indices and the blue and SWIR1
@@ -219,14 +252,15 @@ def detect_change(indices: xr.Dataset, clear: xr.DataArray, is_baseline: np.ndar
         blocks = [b.rechunk(blocks[0].chunks) for b in blocks]
         chunks = ((k,),) + blocks[0].chunks[1:]
         stacked = da.map_blocks(
-            lambda *b: detect_block(*b, is_baseline=is_baseline, params=params),
+            lambda *b: detect_block(*b, is_baseline=is_baseline, params=params, look_family=look_family),
             *blocks,
             chunks=chunks,
             dtype=np.float32,
             meta=np.array((), dtype=np.float32),
         )
     else:
-        stacked = detect_block(*[np.asarray(a.data) for a in arrays], is_baseline=is_baseline, params=params)
+        stacked = detect_block(*[np.asarray(a.data) for a in arrays], is_baseline=is_baseline, params=params,
+                               look_family=look_family)
     coords = {"y": indices["y"], "x": indices["x"]}
     out = xr.Dataset({name: (("y", "x"), stacked[i]) for i, name in enumerate(FIELDS)}, coords=coords)
     out["look_bits"] = (("look_byte", "y", "x"), stacked[len(FIELDS):])

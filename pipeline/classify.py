@@ -20,6 +20,7 @@ import pandas as pd
 import sklearn
 import skops
 import skops.io as sio
+from sklearn.calibration import CalibratedClassifierCV
 from sklearn.ensemble import RandomForestClassifier
 
 from .errors import ModelIntegrityError
@@ -28,6 +29,11 @@ from .scars import FEATURES
 
 CLASSES = ("clearing", "mining", "other")
 TRUSTED_TYPES = [
+    # Exactly what new_estimator / calibrated_estimator build: a random forest, optionally
+    # wrapped in sigmoid (Platt) calibration.
+    "sklearn.calibration.CalibratedClassifierCV",
+    "sklearn.calibration._CalibratedClassifier",
+    "sklearn.calibration._SigmoidCalibration",
     "sklearn.ensemble._forest.RandomForestClassifier",
     "sklearn.tree._classes.DecisionTreeClassifier",
     "sklearn.tree._tree.Tree",
@@ -48,11 +54,31 @@ TRUSTED_TYPES = [
 ]
 
 
+# Natural bank loss: a scar mostly near permanent water whose pixels were lost later the
+# farther they lie from the water (the river taking its bank, look after look). A mining pit or
+# a clearing beside a river appears at once. Such scars are ``other`` whatever the spectra say
+# (sand and water after the change make a bank look like mining to them).
+BANK_NEAR_WATER_MIN = 0.75     # share of the scar within scars.NEAR_WATER_M of water
+BANK_ONSET_CORR_MIN = 0.4      # correlation of onset look with distance to water
+BANK_ONSET_SPREAD_MIN = 1.0    # std of the onset, looks
+
+
+def advancing_banks(scars: pd.DataFrame) -> np.ndarray:
+    """bool per scar: natural bank loss (see BANK_* above); needs ``near_water_fraction``,
+    ``onset_water_corr`` and ``onset_spread_looks`` columns (scars.describe_scars has them)."""
+    needed = ("near_water_fraction", "onset_water_corr", "onset_spread_looks")
+    if scars.empty or not set(needed) <= set(scars.columns):
+        return np.zeros(len(scars), dtype=bool)
+    return ((scars["near_water_fraction"].to_numpy(dtype=float) >= BANK_NEAR_WATER_MIN)
+            & (scars["onset_water_corr"].to_numpy(dtype=float) >= BANK_ONSET_CORR_MIN)
+            & (scars["onset_spread_looks"].to_numpy(dtype=float) >= BANK_ONSET_SPREAD_MIN))
+
+
 @dataclass(frozen=True)
 class ScarModel:
     """A loaded classifier and its card."""
 
-    estimator: RandomForestClassifier
+    estimator: RandomForestClassifier | CalibratedClassifierCV
     card: dict
     path: Path
 
@@ -62,13 +88,25 @@ class ScarModel:
         return f"{self.path.stem}@{self.card['sha256'][:12]}"
 
     def predict(self, features: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-        """Class and its probability for each row of a feature table (columns FEATURES)."""
+        """Class and its probability for each row of a feature table (columns FEATURES).
+
+        Advancing banks (:func:`advancing_banks`) are ``other``; their probability stays the
+        model's probability of ``other`` (0 if it has no such class), so a low value shows an
+        analyst that the bank rule, not the model, decided.
+        """
         if features.empty:
             return np.array([], dtype=object), np.array([], dtype=float)
         x = features[list(self.card["features"])].to_numpy(dtype=float)
         proba = self.estimator.predict_proba(np.nan_to_num(x))
         best = proba.argmax(axis=1)
-        return self.estimator.classes_[best], proba[np.arange(len(best)), best]
+        classes = self.estimator.classes_[best].astype(object)
+        probability = proba[np.arange(len(best)), best]
+        banks = advancing_banks(features)
+        if banks.any():
+            known = [str(c) for c in self.estimator.classes_]
+            classes[banks] = "other"
+            probability[banks] = proba[banks, known.index("other")] if "other" in known else 0.0
+        return classes, probability
 
 
 def new_estimator(seed: int = 0) -> RandomForestClassifier:
@@ -76,6 +114,19 @@ def new_estimator(seed: int = 0) -> RandomForestClassifier:
     return RandomForestClassifier(
         n_estimators=200, min_samples_leaf=2, class_weight="balanced", random_state=seed, n_jobs=1
     )
+
+
+CALIBRATION_FOLDS = 3
+
+
+def calibrated_estimator(seed: int = 0) -> CalibratedClassifierCV:
+    """The forest with sigmoid (Platt) calibration over CALIBRATION_FOLDS folds.
+
+    A random forest's vote shares are not probabilities (they crowd away from 0 and 1);
+    calibration makes ``probability`` mean what an analyst reads: of alerts given 0.8, about
+    8 in 10 are that class. Needs at least CALIBRATION_FOLDS samples of every class.
+    """
+    return CalibratedClassifierCV(new_estimator(seed), method="sigmoid", cv=CALIBRATION_FOLDS)
 
 
 def sha256_of(path: Path) -> str:
@@ -92,7 +143,7 @@ def card_path(model_path: Path) -> Path:
     return Path(model_path).with_suffix(".card.json")
 
 
-def save_model(estimator: RandomForestClassifier, path: Path, card_fields: dict) -> dict:
+def save_model(estimator: RandomForestClassifier | CalibratedClassifierCV, path: Path, card_fields: dict) -> dict:
     """Save ``estimator`` with skops and write its card; both atomically. Returns the card."""
     path = Path(path)
     write_atomic(path, lambda tmp: sio.dump(estimator, tmp, compression=zipfile.ZIP_DEFLATED, compresslevel=9))
@@ -100,7 +151,9 @@ def save_model(estimator: RandomForestClassifier, path: Path, card_fields: dict)
         "model_file": path.name,
         "sha256": sha256_of(path),
         "format": "skops",
-        "estimator": type(estimator).__name__,
+        "estimator": type(estimator).__name__ + (
+            f"({type(estimator.estimator).__name__}, method={estimator.method})"
+            if isinstance(estimator, CalibratedClassifierCV) else ""),
         "classes": [str(c) for c in estimator.classes_],
         "features": list(FEATURES),
         "sklearn_version": sklearn.__version__,

@@ -51,7 +51,7 @@ from shapely import affinity
 from shapely.geometry import LineString, Point, Polygon, box, mapping
 from shapely.geometry.polygon import orient
 
-GENERATOR_VERSION = "1.1.0"
+GENERATOR_VERSION = "1.2.1"
 
 CRS, EPSG, PIXEL_M, MMU_HA = "EPSG:32719", 32719, 10.0, 0.5
 BANDS = ("blue", "green", "red", "nir", "swir16", "swir22")
@@ -128,6 +128,18 @@ class SceneSpec:
     """Draw the river with its moving sandbars."""
     noise_reflectance: float = 0.005
     """Sigma of the Gaussian sensor noise, reflectance units, per band, pixel and look."""
+    phenology_amplitude: float = 1.0
+    """Multiplier of the forest's seasonal greenness swing (1 = the real-spectra default;
+    3-4 = a strongly seasonal, semi-deciduous canopy: a look-alike of loss in the dry season)."""
+    bank_erosion_m: float = 0.0
+    """Look-alike (natural loss): over the monitoring period one outer bank of the river retreats
+    up to this many metres into the forest along a ~700 m stretch, the lost strip becoming river
+    water at high water and sand at low water. 0 = stable banks. Needs ``river``."""
+    bank_erosion_sites: int = 1
+    """Stretches of eroding bank (each on a random side and place) when ``bank_erosion_m`` > 0."""
+    n_old_clearings: int = 0
+    """Look-alike: clearings of 1-4 ha already bare in every baseline look that regrow towards
+    forest during monitoring (old clearings; greening, never a loss)."""
 
     def __post_init__(self):
         if self.width_px % 2 or self.height_px % 2 or min(self.width_px, self.height_px) < 16:
@@ -138,6 +150,8 @@ class SceneSpec:
                              "and every baseline date must precede every monitor date")
         if not 0.0 <= self.cloud_fraction <= 1.0 or self.seed < 0 or self.noise_reflectance < 0:
             raise ValueError("need 0 <= cloud_fraction <= 1, seed >= 0, noise_reflectance >= 0")
+        if self.phenology_amplitude < 0 or self.bank_erosion_m < 0 or self.n_old_clearings < 0:
+            raise ValueError("need phenology_amplitude, bank_erosion_m and n_old_clearings >= 0")
 
 
 DEMO_SPEC = SceneSpec()
@@ -152,10 +166,16 @@ def demo_dir() -> Path:
 
 
 def training_specs(n: int) -> list[SceneSpec]:
-    """``n`` specs for training: other windows around La Pampa (never the demo one), seeds 101+."""
+    """``n`` specs for training: other windows around La Pampa (never the demo one), seeds 101+.
+
+    Every training scene also holds look-alikes: eroding river banks (natural loss, the
+    ``other`` samples the classifier needs), old clearings and a stronger phenology.
+    """
     offsets = [_TRAINING_OFFSETS_KM[i % len(_TRAINING_OFFSETS_KM)] for i in range(n)]
     return [dataclasses.replace(DEMO_SPEC, seed=101 + i, x0=DEMO_SPEC.x0 + 1000.0 * dx,
-                                y1=DEMO_SPEC.y1 + 1000.0 * dy)
+                                y1=DEMO_SPEC.y1 + 1000.0 * dy, bank_erosion_m=25.0 + 10.0 * (i % 5),
+                                bank_erosion_sites=6, n_old_clearings=2,
+                                phenology_amplitude=1.0 + (i % 3))
             for i, (dx, dy) in enumerate(offsets)]
 
 
@@ -485,6 +505,10 @@ class _Ground:
     is_mining: np.ndarray   # (H, W) bool, planted scar of class mining
     corridor: np.ndarray    # (H, W) bool, river channel
     river_snw: np.ndarray   # (3, k) corridor pixels: along- and across-channel m, channel width
+    season_amp: float = 1.0  # multiplier of _SEASON
+    erode_on: np.ndarray | None = None   # (H, W) int64 ordinal a bank pixel turns to river
+    regrow: np.ndarray | None = None     # (H, W) bool, old clearings (soil regrowing to forest)
+    regrow_span: tuple = (0, 1)          # ordinals: regrowth starts, forest again
 
 
 def _rasterize(geoms, shape, transform) -> np.ndarray:
@@ -520,6 +544,70 @@ def _build_ground(spec: SceneSpec, spectra: dict, old, scars, river: _River | No
                    _river_coords(river, corridor, tr))
 
 
+def _plan_old_clearings(spec: SceneSpec, src: _Sources, river: _River | None, old,
+                        scars) -> list[Polygon]:
+    """Old clearings (bare through the baseline) on free forest, 40 m from anything else."""
+    if not spec.n_old_clearings:
+        return []
+    rng = _rng(spec, 9)
+    taken = shapely.union_all([river.corridor if river else Polygon(), *old,
+                               *[s.geometry for s in scars]]).buffer(40.0)
+    inner = _window(spec).buffer(-30.0)
+    out = []
+    for _ in range(spec.n_old_clearings):
+        area = rng.uniform(1.0, 4.0) * 1e4
+        poly = next((p for a in area * 0.7 ** np.arange(5)
+                     if (p := _place(rng, inner, taken, a)) is not None), None)
+        if poly is not None:
+            out.append(poly)
+            taken = taken.union(poly.buffer(40.0))
+    return out
+
+
+def _erosion_onsets(spec: SceneSpec, river: _River | None, ground: _Ground) -> np.ndarray | None:
+    """(H, W) int64: ordinal day each bank pixel becomes river (``_NO_ONSET`` if never).
+
+    One outer bank retreats along a ~700 m stretch (tapering to both ends) by up to
+    ``spec.bank_erosion_m``, at a steady rate from the end of the baseline to the third-last
+    monitoring look; pixels of scars, old scars and old clearings are left alone.
+    """
+    if not spec.bank_erosion_m or river is None or not ground.corridor.any():
+        return None
+    rng, tr = _rng(spec, 8), _transform(spec)
+    near = ndimage.distance_transform_edt(~ground.corridor) * PIXEL_M <= spec.bank_erosion_m + 15
+    near &= ~ground.corridor & ~ground.old & (ground.onset == _NO_ONSET)
+    if ground.regrow is not None:
+        near &= ~ground.regrow
+    rows, cols = np.nonzero(near)
+    xy = np.column_stack([tr.c + (cols + 0.5) * tr.a, tr.f + (rows + 0.5) * tr.e])
+    _, i = cKDTree(river.centre).query(xy)
+    across = np.einsum("ij,ij->i", xy - river.centre[i], _normals(river.centre)[i])
+    inside = np.flatnonzero([_window(spec).buffer(-400).contains(Point(p)) for p in river.centre])
+    if not inside.size:
+        return None
+    frac = np.full(len(i), 2.0)
+    for _ in range(max(1, spec.bank_erosion_sites)):
+        s_mid = float(rng.choice(inside)) * 5.0
+        side = float(rng.choice([-1.0, 1.0]))
+        u = (i * 5.0 - s_mid) / 350.0
+        depth = spec.bank_erosion_m * np.sqrt(np.clip(1 - u ** 2, 0, 1))
+        beyond = side * across - river.width_m[i] / 2
+        site = np.where((np.abs(u) < 1) & (beyond >= 0) & (depth > 0),
+                        beyond / np.maximum(depth, 1e-6), 2.0)
+        frac = np.minimum(frac, site)
+    first, last = _onset_range(spec)
+    onset = first.toordinal() + np.rint(frac * (last.toordinal() - first.toordinal())).astype(np.int64)
+    out = np.full(ground.corridor.shape, _NO_ONSET, np.int64)
+    out[rows, cols] = np.where(frac <= 1.0, onset, _NO_ONSET)
+    return out
+
+
+def _mask_polygons(mask: np.ndarray, spec: SceneSpec) -> list[shapely.Geometry]:
+    """Polygons (EPSG:32719) of the True pixels of a 10 m mask."""
+    return [shapely.geometry.shape(g) for g, v in rio_features.shapes(
+        mask.astype(np.uint8), mask=mask, transform=_transform(spec)) if v]
+
+
 def _river_coords(river: _River | None, corridor: np.ndarray, tr: Affine) -> np.ndarray:
     """(3, k): along-channel m, signed across-channel m and channel width of corridor pixels."""
     if river is None or not corridor.any():
@@ -550,7 +638,15 @@ def _sandbars(ground: _Ground, river: _River | None, date: dt.date) -> np.ndarra
 def _ground_on(ground: _Ground, river: _River | None, date: dt.date) -> np.ndarray:
     """(6, H, W) reflectance of the ground on ``date``, before atmosphere and noise."""
     c = ground.cover
-    refl = c["forest"] * (1 + _SEASON * _season(date))[:, None, None]
+    refl = c["forest"] * (1 + ground.season_amp * _SEASON * _season(date))[:, None, None]
+    if ground.regrow is not None:
+        start, end = ground.regrow_span
+        g = float(np.clip((date.toordinal() - start) / (end - start), 0.0, 1.0))
+        refl = np.where(ground.regrow, c["soil"] * (1 - g) + refl * g, refl)
+    if ground.erode_on is not None:
+        # The lost bank is river at high water and a fresh bar of sand at low water.
+        lost = c["sandbar"] if _dryness(date) > 0.4 else c["water"]
+        refl = np.where(ground.erode_on <= date.toordinal(), lost, refl)
     new = ground.onset <= date.toordinal()
     refl = np.where(ground.old | (new & ground.is_mining), c["mining"], refl)
     refl = np.where(new & ~ground.is_mining, c["soil"], refl)
@@ -821,7 +917,7 @@ def _spec_json(spec: SceneSpec) -> dict:
 
 
 def _write_truth(root: Path, spec: SceneSpec, src: _Sources, old, scars, river, looks: list,
-                 dropped: list) -> None:
+                 dropped: list, extra_lookalikes: list = ()) -> None:
     """truth.geojson, truth_utm.geojson, lookalikes.geojson and scene.json."""
     truth = _truth(src, scars, [dt.date.fromisoformat(lk["date"]) for lk in looks])
     _write_geojson(root / "truth_utm.geojson", truth, utm=True)
@@ -836,6 +932,7 @@ def _write_truth(root: Path, spec: SceneSpec, src: _Sources, old, scars, river, 
         strip = _nodata_side(spec).buffer(20.0, join_style="mitre").intersection(win)
         lookalikes.append(({"kind": "swath_edge", "items": edge_ids,
                             "note": "nodata beyond the line, corrupted values within 20 m"}, strip))
+    lookalikes += list(extra_lookalikes)
     _write_geojson(root / "lookalikes.geojson", lookalikes, utm=True)
     meta = {"generator_version": GENERATOR_VERSION, "spec": _spec_json(spec),
             "sources_sha256": _sources_digest(demo_dir()), "crs": CRS,
@@ -886,6 +983,7 @@ def generate_scene(spec: SceneSpec, out_dir: Path) -> Path:
     old, scars, dropped = _plan_scars(spec, src, river)
     ground = _build_ground(spec, src.spectra, old, scars, river)
     dates = list(spec.baseline_dates) + list(spec.monitor_dates)
+    ground, lookalikes = _add_lookalikes(spec, src, river, old, scars, ground)
     win = _window(spec)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-", dir=out_dir.parent))
     try:
@@ -902,12 +1000,39 @@ def generate_scene(spec: SceneSpec, out_dir: Path) -> Path:
             footprint = win.difference(_nodata_side(spec)) if edge else win
             items.append(_write_look(tmp, spec, look, arrays, footprint))
             looks.append(look)
-        _write_truth(tmp, spec, src, old, scars, river, looks, dropped)
+        _write_truth(tmp, spec, src, old, scars, river, looks, dropped, lookalikes)
         _write_catalog(tmp, spec, items)
         _replace_dir(tmp, out_dir)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return out_dir / "catalog.json"
+
+
+def _add_lookalikes(spec: SceneSpec, src: _Sources, river, old, scars, ground: _Ground):
+    """The optional look-alikes (phenology, old clearings, bank erosion) put onto the ground.
+
+    Returns the new ground and ``(properties, EPSG:32719 geometry)`` of each look-alike. Uses its
+    own random streams, so a spec without look-alikes renders exactly as before.
+    """
+    features = []
+    ground = dataclasses.replace(ground, season_amp=float(spec.phenology_amplitude))
+    clearings = _plan_old_clearings(spec, src, river, old, scars)
+    if clearings:
+        start = spec.monitor_dates[0].toordinal()
+        ground = dataclasses.replace(ground, regrow=_rasterize(clearings, ground.old.shape,
+                                                               _transform(spec)) > 0,
+                                     regrow_span=(start, start + 730))
+        features += [({"kind": "old_clearing", "expected": "no alert",
+                       "note": "bare in the baseline, regrowing during monitoring"}, g)
+                     for g in clearings]
+    erode_on = _erosion_onsets(spec, river, ground)
+    if erode_on is not None and (erode_on != _NO_ONSET).any():
+        ground = dataclasses.replace(ground, erode_on=erode_on)
+        eroded = shapely.union_all(_mask_polygons(erode_on != _NO_ONSET, spec))
+        features.append(({"kind": "bank_erosion", "expected": "no alert or class other",
+                          "note": "forest on the outer bank turning to river (natural loss)"},
+                         eroded))
+    return ground, features
 
 
 def _replace_dir(new: Path, target: Path) -> None:

@@ -17,6 +17,7 @@ from affine import Affine
 from scipy import ndimage
 from shapely.geometry import shape
 
+from .aoi import repair
 from .change import CONFIDENCE_HIGH, CONFIDENCE_LOW, CONFIDENCE_NAMES, CONFIDENCE_NOMINAL, CONFIDENCE_NONE, looks_of
 
 # 8-connectivity: diagonal neighbours belong to the same scar.
@@ -26,6 +27,13 @@ CONNECTIVITY = np.ones((3, 3), dtype=bool)
 CONFIRM_MIN_PX = 9
 # A scar seen by one clear look only (``low``) must be this many times the mapping unit.
 LOW_AREA_FACTOR = 2.0
+# A small scar (under SMALL_AREA_FACTOR × the mapping unit) with no other change within
+# ISOLATION_M must be confirmed over at least ISOLATED_CONFIRMED_SHARE of its pixels, not just a
+# 3 × 3 core: isolated specks are where noise, haze and shadow edges alert; new scars usually
+# grow next to other scars (mining fronts, roads).
+SMALL_AREA_FACTOR = 2.0
+ISOLATION_M = 100.0
+ISOLATED_CONFIRMED_SHARE = 0.5
 # Features the classifier sees, in this order.
 FEATURES = (
     "area_ha",
@@ -40,11 +48,16 @@ FEATURES = (
     "water_fraction",
     "bare_fraction",
     "dist_water_m",
+    "onset_spread_looks",
+    "onset_water_corr",
     "n_flagged",
 )
 WATER_MNDWI_MIN = 0.0     # post-change MNDWI above this: open water or a pond
 BARE_NDVI_MAX = 0.3       # post-change NDVI below this (and not water): bare ground
 MAX_WATER_DISTANCE_M = 5000.0
+# Share of a scar within this distance of permanent water: an eroding bank is a strip along the
+# river (most of it near water), a mining pit beside the river only touches it.
+NEAR_WATER_M = 60.0
 
 
 @dataclass(frozen=True)
@@ -99,10 +112,35 @@ def find_scars(
     keep[1:] &= confidence >= min_confidence
     # Evidence from a single look must cover more ground than confirmed evidence.
     keep[1:] &= (confidence > CONFIDENCE_LOW) | (counts[1:] * pixel_ha >= LOW_AREA_FACTOR * min_area_ha)
+    keep &= ~_isolated_and_unsure(change["confidence"], labels, counts, keep, mask,
+                                  SMALL_AREA_FACTOR * min_area_ha / pixel_ha,
+                                  int(round(ISOLATION_M / abs(transform.a))))
     relabel = np.zeros(n + 1, dtype=np.int32)
     relabel[keep] = np.arange(1, keep.sum() + 1, dtype=np.int32)
     labels = relabel[labels]
     return ScarObjects(table=describe_scars(change, labels, zone_index, transform), labels=labels)
+
+
+def _isolated_and_unsure(confidence: np.ndarray, labels: np.ndarray, counts: np.ndarray, keep: np.ndarray,
+                         candidates: np.ndarray, small_px: float, radius_px: int) -> np.ndarray:
+    """bool (n + 1,): kept small scars with no other change within ``radius_px`` whose confirmed
+    (nominal or better) pixels are under ISOLATED_CONFIRMED_SHARE of the scar."""
+    out = np.zeros(counts.shape, dtype=bool)
+    small = np.flatnonzero(keep & (counts < small_px))
+    if not small.size:
+        return out
+    confirmed = ndimage.sum_labels(confidence >= CONFIDENCE_NOMINAL, labels, small)
+    unsure = confirmed < ISOLATED_CONFIRMED_SHARE * counts[small]
+    boxes = ndimage.find_objects(labels)
+    disk = ndimage.iterate_structure(ndimage.generate_binary_structure(2, 1), radius_px)
+    for label in small[unsure]:
+        rows, cols = boxes[label - 1]
+        r0, c0 = max(rows.start - radius_px, 0), max(cols.start - radius_px, 0)
+        window = (slice(r0, rows.stop + radius_px), slice(c0, cols.stop + radius_px))
+        own = labels[window] == label
+        ring = ndimage.binary_dilation(own, structure=disk) & ~own
+        out[label] = not (candidates[window] & ring).any()
+    return out
 
 
 def object_confidence(confidence: np.ndarray, labels: np.ndarray, index: np.ndarray) -> np.ndarray:
@@ -123,7 +161,9 @@ def _polygons(labels: np.ndarray, transform: Affine) -> dict[int, shapely.Geomet
     parts: dict[int, list] = {}
     for geom, value in rasterio.features.shapes(labels, mask=labels > 0, transform=transform, connectivity=8):
         parts.setdefault(int(value), []).append(shape(geom))
-    return {label: shapely.union_all(polys) for label, polys in parts.items()}
+    # Pixel outlines of an 8-connected scar touch at single corners: make_valid turns such
+    # self-touching rings into valid (Multi)Polygons, which GIS tools and validators expect.
+    return {label: repair(shapely.union_all(polys)) for label, polys in parts.items()}
 
 
 def _majority(values: np.ndarray, labels: np.ndarray, index: np.ndarray) -> np.ndarray:
@@ -133,12 +173,37 @@ def _majority(values: np.ndarray, labels: np.ndarray, index: np.ndarray) -> np.n
     return votes.argmax(axis=0)
 
 
+def _onset_pattern(first: np.ndarray, dist_water: np.ndarray, labels: np.ndarray, index: np.ndarray) -> dict:
+    """How a scar appeared: the spread of its pixels' first confirmed look, and how that onset
+    correlates with distance to permanent water.
+
+    A clearing or a mining pit appears within a look or two; a river eating its bank advances
+    from the water's edge inland, look after look (spread large, correlation near +1).
+    """
+    valid = (first >= 0) & (labels > 0)
+    f = np.where(valid, first, 0.0).astype(float)
+    d = np.where(valid, dist_water, 0.0).astype(float)
+
+    def total(layer):
+        return ndimage.sum_labels(layer, labels, index)
+
+    n = np.maximum(total(valid), 1)
+    mean_f, mean_d = total(f) / n, total(d) / n
+    var_f = np.maximum(total(f * f) / n - mean_f ** 2, 0)
+    var_d = np.maximum(total(d * d) / n - mean_d ** 2, 0)
+    cov = total(f * d) / n - mean_f * mean_d
+    with np.errstate(invalid="ignore", divide="ignore"):
+        corr = np.where((var_f > 1e-9) & (var_d > 1e-9), cov / np.sqrt(var_f * var_d), 0.0)
+    return {"onset_spread_looks": np.sqrt(var_f), "onset_water_corr": np.clip(corr, -1, 1)}
+
+
 def describe_scars(
     change: dict[str, np.ndarray], labels: np.ndarray, zone_index: np.ndarray, transform: Affine
 ) -> pd.DataFrame:
     """Geometry, attribution and classifier features of every labelled scar."""
     index = np.arange(1, int(labels.max()) + 1)
-    columns = ["label", "geometry", "zone_index", "confidence", "first_look", "last_look", "looks", *FEATURES]
+    columns = ["label", "geometry", "zone_index", "confidence", "first_look", "last_look", "looks", *FEATURES,
+               "near_water_fraction"]
     if index.size == 0:
         return pd.DataFrame(columns=columns)
     pixel_m = abs(transform.a)
@@ -150,7 +215,8 @@ def describe_scars(
     water_pixels = np.nan_to_num(change["post_mndwi"], nan=-1) > WATER_MNDWI_MIN
     bare_pixels = (np.nan_to_num(change["post_ndvi"], nan=1) < BARE_NDVI_MAX) & ~water_pixels
     post = np.nan_to_num(change["post_ndvi"])
-    permanent_water = change["water"] > 0
+    # Water seen in any baseline look counts: at low water a channel's sandbars hide its edge.
+    permanent_water = (change["water"] > 0) | (change.get("water_seen", change["water"]) > 0)
     if permanent_water.any():
         dist_water = ndimage.distance_transform_edt(~permanent_water) * pixel_m
     else:
@@ -181,6 +247,10 @@ def describe_scars(
         "water_fraction": ndimage.mean(water_pixels, labels, index),
         "bare_fraction": ndimage.mean(bare_pixels, labels, index),
         "dist_water_m": np.minimum(ndimage.minimum(dist_water, labels, index), MAX_WATER_DISTANCE_M),
+        # Kept as evidence, not a feature: in training it told banks from pits too easily, and
+        # then called every pit beside a river a bank; how the onset advances does not.
+        "near_water_fraction": ndimage.mean(dist_water <= NEAR_WATER_M, labels, index),
+        **_onset_pattern(first, dist_water, labels, index),
         "n_flagged": mean(change["n_flagged"]),
     })
     geoms = table["geometry"]

@@ -1,0 +1,189 @@
+"""Change with confirmation: the per-pixel test, its confidence levels and two-composite runs."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+
+import numpy as np
+import pytest
+
+from pipeline import demo
+from pipeline.change import (
+    CONFIDENCE_HIGH,
+    CONFIDENCE_LOW,
+    CONFIDENCE_NOMINAL,
+    CONFIDENCE_NONE,
+    FIELDS,
+    ChangeParams,
+    detect_block,
+    family_codes,
+)
+from pipeline.config import load_config
+from pipeline.run import run
+
+from .conftest import read_truth, small_spec, write_config
+
+FOREST = {"ndvi": 0.85, "nbr": 0.6, "mndwi": -0.5, "bsi": -0.3, "blue": 0.03, "swir16": 0.15}
+LOSS = {"ndvi": 0.15, "nbr": 0.0, "mndwi": -0.3, "bsi": 0.1, "blue": 0.05, "swir16": 0.28}
+N_BASE = 4
+
+
+def series(monitor: list[dict | None], base: dict | None = None, base_jitter: float = 0.0):
+    """Inputs of detect_block for one pixel: N_BASE baseline looks of ``base`` (NDVI jittered by
+    ± ``base_jitter``), then one look per ``monitor`` entry (None = cloudy)."""
+    base = base or FOREST
+    looks = [dict(base, ndvi=base["ndvi"] + base_jitter * (-1) ** i) for i in range(N_BASE)]
+    looks += [m if m is not None else FOREST for m in monitor]
+    arrays = {k: np.array([[[lk[k]]] for lk in looks], dtype=np.float32) for k in FOREST}
+    clear = np.array([[[True]]] * N_BASE + [[[m is not None]] for m in monitor])
+    is_baseline = np.arange(len(looks)) < N_BASE
+    return arrays, clear, is_baseline
+
+
+def test_confidence(monitor, families=None, **kw) -> dict:
+    arrays, clear, is_baseline = series(monitor, **kw)
+    out = detect_block(*(arrays[k] for k in ("ndvi", "nbr", "mndwi", "bsi", "blue", "swir16")), clear,
+                       is_baseline, ChangeParams(), look_family=families)
+    return {name: float(out[i, 0, 0]) for i, name in enumerate(FIELDS)}
+
+
+test_confidence.__test__ = False  # a helper, not a test
+
+
+def test_one_look_is_low_two_are_nominal_three_are_high():
+    one = test_confidence([FOREST, FOREST, LOSS])
+    assert one["confidence"] == CONFIDENCE_LOW and one["first_look"] == -1
+    two = test_confidence([FOREST, LOSS, LOSS])
+    assert two["confidence"] == CONFIDENCE_NOMINAL and two["first_look"] == N_BASE + 1
+    three = test_confidence([LOSS, LOSS, LOSS])
+    assert three["confidence"] == CONFIDENCE_HIGH and three["first_look"] == N_BASE
+    assert three["delta_ndvi"] == pytest.approx(0.7, abs=1e-5)
+
+
+def test_a_single_dark_look_that_the_next_clear_look_contradicts_is_nothing():
+    assert test_confidence([LOSS, FOREST, FOREST, FOREST])["confidence"] == CONFIDENCE_NONE
+
+
+def test_confirmation_waits_for_the_next_clear_look_through_clouds():
+    result = test_confidence([FOREST, LOSS, None, None, LOSS])
+    assert result["confidence"] == CONFIDENCE_NOMINAL and result["first_look"] == N_BASE + 1
+
+
+def test_the_drop_must_be_large_against_the_pixels_own_variability():
+    drop = dict(FOREST, ndvi=FOREST["ndvi"] - 0.3, nbr=FOREST["nbr"] - 0.2)
+    assert test_confidence([drop, drop, drop])["confidence"] == CONFIDENCE_HIGH
+    # Same drop on a pixel whose baseline swings by ±0.1 (robust sigma ~0.15): not enough.
+    noisy = test_confidence([drop, drop, drop], base_jitter=0.1)
+    assert noisy["confidence"] == CONFIDENCE_NONE
+    # And a small absolute drop is never enough, however stable the pixel.
+    small = dict(FOREST, ndvi=FOREST["ndvi"] - 0.12, nbr=FOREST["nbr"] - 0.2)
+    assert test_confidence([small, small, small])["confidence"] == CONFIDENCE_NONE
+
+
+def test_only_baseline_forest_can_alert():
+    old_clearing = dict(FOREST, ndvi=0.45, nbr=0.2)
+    assert test_confidence([LOSS, LOSS, LOSS], base=old_clearing)["confidence"] == CONFIDENCE_NONE
+    water = dict(FOREST, ndvi=-0.05, mndwi=0.4)
+    result = test_confidence([LOSS, LOSS, LOSS], base=water)
+    assert result["confidence"] == CONFIDENCE_NONE and result["water"] == 1
+
+
+def test_haze_is_not_evidence():
+    haze = dict(FOREST, ndvi=0.45, nbr=0.35, blue=0.15, swir16=0.17)
+    assert test_confidence([haze, haze, haze])["confidence"] == CONFIDENCE_NONE
+
+
+def test_high_needs_both_sensors_when_both_saw_it():
+    s2, ls = "sentinel-2a", "landsat-8"
+    families = family_codes([s2] * N_BASE + [s2, ls, s2, s2, ls, s2])
+    assert list(family_codes(["sentinel-2b", "landsat-9", "sentinel-2c"])) == [0, 1, 0]
+    # Landsat saw the pixel clearly twice and disagreed: the Sentinel-2 change stays nominal.
+    seen_by_s2_only = test_confidence([LOSS, FOREST, LOSS, LOSS, FOREST, LOSS], families=families)
+    assert seen_by_s2_only["confidence"] == CONFIDENCE_NOMINAL
+    both = test_confidence([LOSS, LOSS, LOSS, LOSS, FOREST, LOSS], families=families)
+    assert both["confidence"] == CONFIDENCE_HIGH
+    # Landsat never saw it clearly: Sentinel-2 alone can make it high.
+    clouded = test_confidence([LOSS, None, LOSS, LOSS, None, LOSS], families=families)
+    assert clouded["confidence"] == CONFIDENCE_HIGH
+
+
+def test_two_composites_give_low_alerts(tmp_path):
+    """One baseline and one monitor composite: every alert is ``low`` (nothing can confirm it)."""
+    spec = dataclasses.replace(small_spec(seed=41), baseline_dates=(dt.date(2018, 8, 23),),
+                               monitor_dates=(dt.date(2021, 8, 10),), cloud_fraction=0.0, swath_edge=False)
+    demo.generate_scene(spec, tmp_path / "scene")
+    config = load_config(write_config(tmp_path / "low", tmp_path / "scene", **{"detection.min_confidence": "low"}))
+    alerts = run(config).alerts.to_crs(32719)
+    truth = read_truth(tmp_path / "scene")
+    big = truth[truth.area_ha >= 2 * 0.5 * 1.2]
+    assert len(alerts) >= 0.8 * len(big) > 0
+    assert set(alerts["confidence"]) == {"low"}
+    assert (alerts["area_ha"] >= 1.0).all(), "single-look scars need twice the mapping unit"
+    assert set(alerts["first_detected"]) == {"2021-08-10"}
+    on_truth = alerts.intersection(truth.union_all()).area / alerts.area
+    assert (on_truth >= 0.5).all()
+    nominal = load_config(write_config(tmp_path / "nominal", tmp_path / "scene",
+                                       **{"detection.min_confidence": "nominal"}))
+    assert run(nominal).alerts.empty
+
+
+def _change_layers(confidence: np.ndarray) -> dict:
+    from pipeline.change import n_fields
+
+    layers = {name: np.zeros(confidence.shape, np.float32) for name in FIELDS}
+    layers["confidence"] = confidence.astype(np.float32)
+    layers["first_look"][:] = np.where(confidence >= CONFIDENCE_NOMINAL, 5, -1)
+    layers["last_look"][:] = np.where(confidence >= CONFIDENCE_NOMINAL, 6, -1)
+    layers["forest"][:] = 1
+    layers["look_bits"] = np.zeros((n_fields(8) - len(FIELDS),) + confidence.shape, np.float32)
+    return layers
+
+
+def test_an_isolated_small_scar_needs_more_confirmation_than_one_beside_others():
+    from affine import Affine
+
+    from pipeline.scars import find_scars
+
+    transform = Affine(10.0, 0, 0, 0, -10.0, 0)
+    zones = np.ones((100, 100), np.int32)
+
+    def scars(confidence):
+        return find_scars(_change_layers(confidence), zones, transform, CONFIDENCE_LOW, 0.5).table
+
+    shaky = np.zeros((100, 100))
+    shaky[40:48, 40:48] = CONFIDENCE_LOW          # 0.64 ha seen once …
+    shaky[42:45, 42:45] = CONFIDENCE_NOMINAL      # … with only a confirmed 3 × 3 core
+    assert scars(shaky).empty, "an isolated small scar confirmed on a few pixels is not an alert"
+    beside = shaky.copy()
+    beside[40:48, 53:58] = CONFIDENCE_LOW         # other change 50 m away: a growing front
+    assert np.isclose(scars(beside)["area_ha"], 0.64).any()
+    solid = shaky.copy()
+    solid[40:48, 40:48] = CONFIDENCE_NOMINAL      # confirmed throughout
+    assert scars(solid)["area_ha"].tolist() == [pytest.approx(0.64)]
+    large = np.zeros((100, 100))
+    large[30:45, 30:45] = CONFIDENCE_LOW          # 2.25 ha: large enough for the usual rule
+    large[35:38, 35:38] = CONFIDENCE_NOMINAL
+    assert scars(large)["confidence"].tolist() == ["nominal"]
+
+
+def test_a_bank_taken_by_the_river_advances_inland_look_after_look():
+    """The onset features tell an eroding bank (inland, look after look) from a pit (at once)."""
+    from affine import Affine
+
+    from pipeline.scars import find_scars
+
+    confidence = np.zeros((60, 60))
+    confidence[10:50, 10:20] = CONFIDENCE_NOMINAL      # a strip beside the river (columns 0-9)
+    confidence[10:30, 35:55] = CONFIDENCE_NOMINAL      # a pit away from it
+    layers = _change_layers(confidence)
+    layers["water"][:, :10] = 1
+    layers["first_look"][10:50, 10:20] = np.arange(10)[None, :] // 2 + 5   # later further inland
+    layers["first_look"][10:30, 35:55] = 7
+    table = find_scars(layers, np.ones((60, 60), np.int32), Affine(10.0, 0, 0, 0, -10.0, 0),
+                       CONFIDENCE_LOW, 0.5).table.sort_values("dist_water_m")
+    bank, pit = table.iloc[0], table.iloc[1]
+    assert bank["onset_water_corr"] > 0.9 and bank["onset_spread_looks"] > 1
+    assert bank["near_water_fraction"] == pytest.approx(0.6)   # within 60 m of water
+    assert pit["onset_spread_looks"] == pytest.approx(0) and pit["onset_water_corr"] == 0
+    assert pit["near_water_fraction"] == 0
