@@ -10,7 +10,10 @@ import csv
 import hashlib
 import io
 import json
-from collections.abc import Sequence
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import geopandas as gpd
@@ -19,7 +22,7 @@ import pandas as pd
 import shapely
 from shapely.geometry import mapping
 
-from .files import write_atomic, write_text_atomic
+from .files import write_atomic
 
 ALERT_PROPERTIES = (
     "alert_id",
@@ -178,18 +181,53 @@ def to_feature_collection(alerts: gpd.GeoDataFrame) -> dict:
 
 # --- writers (I/O edge) ------------------------------------------------------------------
 
+TEST_PAUSE_ENV = "CEC_TEST_PAUSE_BEFORE_RENAME"
+"""Test hook: seconds to sleep after an output is written under its temporary name and before
+the rename, so that a test can kill a run mid-write. Unset in normal use."""
+
+
+def pause_for_tests() -> None:
+    """Sleep if the test hook asks for it (see ``TEST_PAUSE_ENV``)."""
+    seconds = os.environ.get(TEST_PAUSE_ENV)
+    if seconds:
+        print(f"cec: paused before rename ({TEST_PAUSE_ENV})", file=sys.stderr, flush=True)
+        time.sleep(float(seconds))
+
+
+def atomic(path: Path, write: Callable[[Path], None]) -> Path:
+    """:func:`pipeline.files.write_atomic` with the test pause between writing and renaming."""
+    def write_then_pause(tmp: Path) -> None:
+        write(tmp)
+        pause_for_tests()
+
+    return write_atomic(path, write_then_pause)
+
+
+def atomic_text(path: Path, text: str) -> Path:
+    """Write UTF-8 text atomically (with the test pause)."""
+    return atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+
+def _overlay_columns(alerts) -> list[str]:
+    return [c for c in alerts.columns if str(c).startswith("overlay_")]
+
 
 def write_geojson(alerts: gpd.GeoDataFrame, path: Path) -> Path:
-    """alerts.geojson (RFC 7946)."""
-    text = json.dumps(to_feature_collection(alerts), ensure_ascii=False, separators=(",", ":"))
-    return write_text_atomic(path, text + "\n")
+    """alerts.geojson (RFC 7946), with the ``overlay_*`` properties when there are overlays."""
+    collection = to_feature_collection(alerts)
+    for column in _overlay_columns(alerts):
+        for feature, value in zip(collection["features"], alerts[column]):
+            feature["properties"][column] = list(value) if isinstance(value, (list, tuple, np.ndarray)) else []
+    text = json.dumps(collection, ensure_ascii=False, separators=(",", ":"))
+    return atomic_text(path, text + "\n")
 
 
 def _flat(alerts: gpd.GeoDataFrame) -> pd.DataFrame:
     """Alert properties with list values joined by ';' (for CSV, GPKG, KML)."""
-    table = pd.DataFrame(alerts[list(ALERT_PROPERTIES)]).copy()
-    for column in LIST_PROPERTIES:
-        table[column] = table[column].map(lambda v: ";".join(v))
+    table = pd.DataFrame(alerts[[*ALERT_PROPERTIES, *_overlay_columns(alerts)]]).copy()
+    for column in [*LIST_PROPERTIES, *_overlay_columns(alerts)]:
+        table[column] = table[column].map(lambda v: ";".join(v) if isinstance(v, (list, tuple, np.ndarray)) else "")
     return table
 
 
@@ -197,14 +235,7 @@ def write_alert_csv(alerts: gpd.GeoDataFrame, path: Path) -> Path:
     """alerts.csv: one row per alert, with centroid lat/lon columns (no geometry)."""
     buffer = io.StringIO()
     _flat(alerts).to_csv(buffer, index=False, quoting=csv.QUOTE_MINIMAL)
-    return write_text_atomic(path, buffer.getvalue())
-
-
-def write_vector(alerts: gpd.GeoDataFrame, path: Path, driver: str) -> Path:
-    """GeoPackage or KML through GDAL (pyogrio)."""
-    frame = gpd.GeoDataFrame(_flat(alerts), geometry=alerts.geometry.to_numpy(), crs=4326)
-    layer = "alerts"
-    return write_atomic(path, lambda tmp: frame.to_file(tmp, driver=driver, layer=layer, engine="pyogrio"))
+    return atomic_text(path, buffer.getvalue())
 
 
 def summarize(alerts: gpd.GeoDataFrame, zones: gpd.GeoDataFrame, period: tuple[str, str]) -> pd.DataFrame:
@@ -228,4 +259,4 @@ def summarize(alerts: gpd.GeoDataFrame, zones: gpd.GeoDataFrame, period: tuple[s
 
 def write_summary(summary: pd.DataFrame, path: Path) -> Path:
     """summary.csv."""
-    return write_text_atomic(path, summary.to_csv(index=False))
+    return atomic_text(path, summary.to_csv(index=False))

@@ -1,0 +1,93 @@
+"""Evidence bundles: before/after chips that show the change, a ficha técnica, hashes of every file."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import zlib
+
+import numpy as np
+import pytest
+
+from pipeline.evidence import LABELS, Look, encode_png, ficha_html, pick_looks
+
+
+def _decode_png(data: bytes) -> np.ndarray:
+    """Decode the 8-bit RGB, filter-0 PNGs the pipeline writes (enough to check pixels)."""
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    pos, idat, width, height = 8, b"", 0, 0
+    while pos < len(data):
+        length = int.from_bytes(data[pos:pos + 4], "big")
+        kind, body = data[pos + 4:pos + 8], data[pos + 8:pos + 8 + length]
+        if kind == b"IHDR":
+            width, height = int.from_bytes(body[:4], "big"), int.from_bytes(body[4:8], "big")
+            assert body[8:10] == b"\x08\x02"
+        elif kind == b"IDAT":
+            idat += body
+        pos += 12 + length
+    raw = np.frombuffer(zlib.decompress(idat), dtype=np.uint8).reshape(height, 1 + 3 * width)
+    assert (raw[:, 0] == 0).all()
+    return raw[:, 1:].reshape(height, width, 3)
+
+
+@pytest.fixture(scope="module")
+def bundles(run_sequence):
+    _, out, results, snapshots = run_sequence
+    return results, snapshots[2] / "evidence"
+
+
+def test_every_issued_alert_has_a_bundle_with_hashed_files(bundles):
+    results, folder = bundles
+    final = results[2].alerts
+    assert sorted(p.name for p in folder.iterdir()) == sorted(final["alert_id"])
+    for alert_id in final["alert_id"]:
+        manifest = json.loads((folder / alert_id / "manifest.json").read_text())
+        assert set(manifest["files"]) == {"before_rgb.png", "before_swir.png", "after_rgb.png", "after_swir.png",
+                                          "ficha.html"}
+        for name, entry in manifest["files"].items():
+            assert hashlib.sha256((folder / alert_id / name).read_bytes()).hexdigest() == entry["sha256"]
+        assert manifest["before"]["date"] < manifest["alert"]["first_detected"] <= manifest["after"]["date"]
+        assert manifest["before"]["stac_items"] and manifest["after"]["stac_items"]
+
+
+def test_chips_show_forest_before_and_bare_ground_after(bundles, small_scene):
+    """In SWIR false colour (swir22, nir, red) forest is green and fresh mining or clearing is not."""
+    results, folder = bundles
+    greener_before = 0
+    for alert_id in results[2].alerts["alert_id"]:
+        before = _decode_png((folder / alert_id / "before_swir.png").read_bytes()).astype(int)
+        after = _decode_png((folder / alert_id / "after_swir.png").read_bytes()).astype(int)
+        centre = (slice(before.shape[0] // 2 - 4, before.shape[0] // 2 + 4),) * 2
+        green_minus_red = lambda img: float((img[centre][..., 1] - img[centre][..., 0]).mean())  # noqa: E731
+        greener_before += green_minus_red(before) > green_minus_red(after) + 20
+    assert greener_before >= 0.8 * len(results[2].alerts)
+
+
+def test_ficha_names_the_facts_in_spanish_by_default_and_in_english_on_request(bundles):
+    results, folder = bundles
+    alert = results[2].alerts.iloc[0]
+    ficha = (folder / alert["alert_id"] / "ficha.html").read_text()
+    issued = json.loads((folder / alert["alert_id"] / "manifest.json").read_text())["alert"]  # as first issued
+    assert 'lang="es"' in ficha and "Ficha técnica" in ficha and "Área protegida" in ficha
+    for fact in (alert["alert_id"], alert["protected_area_name"], issued["first_detected"], f"{issued['area_ha']:.2f}"):
+        assert str(fact) in ficha
+    assert "<svg" in ficha and 'src="before_rgb.png"' in ficha and 'src="after_swir.png"' in ficha
+    english = ficha_html(alert.to_dict(), Look("2019-01-23", ("A",), 1.0), Look("2019-12-19", ("B",), 1.0),
+                         "<svg></svg>", "en")
+    assert 'lang="en"' in english and "Alert fact sheet" in english and "between 2019-01-23 and 2019-12-19" in english
+    assert set(LABELS["es"]) == set(LABELS["en"])
+
+
+def test_look_pick_takes_the_last_clear_before_and_the_first_clear_after():
+    dates = ["2019-01-01", "2019-02-01", "2019-03-01", "2019-04-01", "2019-05-01"]
+    shares = {0: 1.0, 1: 0.3, 2: 0.95, 3: 0.5, 4: 0.99}
+    assert pick_looks(dates, "2019-03-01", shares) == (0, 2)
+    assert pick_looks(dates, "2019-04-01", shares) == (2, 4)
+    with pytest.raises(ValueError):
+        pick_looks(dates, "2019-01-01", shares)
+
+
+def test_png_encoder_round_trips():
+    image = np.random.default_rng(0).integers(0, 255, (5, 7, 3), dtype=np.uint8)
+    assert (_decode_png(encode_png(image)) == image).all()
+    assert _decode_png(encode_png(image, scale=2)).shape == (10, 14, 3)
