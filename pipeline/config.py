@@ -38,28 +38,38 @@ class AreasConfig(_Strict):
 class SourceConfig(_Strict):
     stac_catalog: Path | None = Field(None, description="A local static STAC catalog.json.")
     stac_api: str | None = Field(None, description="A STAC API root URL, e.g. https://…/v1.")
+    stac_items: Path | None = Field(
+        None, description="A saved items.json (STAC ItemCollection) of an earlier run, to reproduce it."
+    )
     collections: list[str] = Field(
         default_factory=lambda: ["sentinel-2-l2a"], min_length=1, description="Collection ids."
     )
     max_cloud_cover: float = Field(
         80.0, ge=0, le=100, description="Items with a larger eo:cloud_cover (%) are not used."
     )
+    timeout_s: float = Field(60.0, gt=0, description="STAC API request timeout, seconds.")
+    retries: int = Field(
+        5, ge=0, description="Retries of a failed STAC API request (timeouts, 429, 5xx), with backoff."
+    )
 
     @model_validator(mode="after")
     def _one_source(self) -> "SourceConfig":
-        if (self.stac_catalog is None) == (self.stac_api is None):
-            raise ValueError("give exactly one of source.stac_catalog or source.stac_api")
+        if sum(x is not None for x in (self.stac_catalog, self.stac_api, self.stac_items)) != 1:
+            raise ValueError("give exactly one of source.stac_catalog, source.stac_api or source.stac_items")
         return self
 
 
 class PeriodsConfig(_Strict):
     baseline: tuple[dt.date, dt.date] = Field(description="First and last day of the baseline.")
-    monitor: tuple[dt.date, dt.date] = Field(description="First and last day of monitoring.")
+    monitor: tuple[dt.date, dt.date | None] = Field(
+        description="First and last day of monitoring; a null last day means up to today "
+        "(scheduled runs then pick up where the previous one ended)."
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> "PeriodsConfig":
         for name, (start, end) in (("baseline", self.baseline), ("monitor", self.monitor)):
-            if start > end:
+            if end is not None and start > end:
                 raise ValueError(f"periods.{name} starts ({start}) after it ends ({end})")
         if self.baseline[1] >= self.monitor[0]:
             raise ValueError(
@@ -100,6 +110,24 @@ class OutputConfig(_Strict):
     formats: list[OutputFormat] = Field(
         default_factory=lambda: ["geojson", "csv"], description="Alert file formats."
     )
+    evidence: bool = Field(
+        True, description="Write an evidence bundle (chips, ficha técnica, manifest) per new or expanding alert."
+    )
+    report: bool = Field(True, description="Write report.html, a self-contained run report.")
+    lang: Literal["es", "en"] = Field("es", description="Language of the ficha técnica and the report.")
+
+
+class LifecycleConfig(_Strict):
+    expanding_share: float = Field(
+        0.2, ge=0, description="An alert is `expanding` when its area grew by more than this share since the last run."
+    )
+    match_overlap: float = Field(
+        0.1, gt=0, le=1, description="A scar continues a stored alert when they overlap by this share of the smaller one."
+    )
+    lookback_days: int = Field(
+        30, ge=0, description="An incremental run restarts this many days before the last processed date "
+        "(late or reprocessed scenes)."
+    )
 
 
 class DaskConfig(_Strict):
@@ -108,6 +136,12 @@ class DaskConfig(_Strict):
     )
     n_workers: int | None = Field(None, ge=1, description="Workers of the LocalCluster.")
     threads_per_worker: int = Field(1, ge=1, description="Threads per LocalCluster worker.")
+
+
+class OverlayConfig(_Strict):
+    name: str = Field(pattern=r"^[a-z0-9_]+$", description="Short name; alerts get a property overlay_<name>.")
+    path: Path = Field(description="Vector layer (GeoJSON, GeoPackage, Shapefile) in any CRS.")
+    name_field: str = Field("name", description="Attribute naming each feature (concession, community…).")
 
 
 class RunConfig(_Strict):
@@ -119,6 +153,10 @@ class RunConfig(_Strict):
     model: Path = Field(description="Scar classifier (.skops) with its .card.json beside it.")
     output: OutputConfig
     dask: DaskConfig = Field(default_factory=DaskConfig)
+    lifecycle: LifecycleConfig = Field(default_factory=LifecycleConfig)
+    overlays: list[OverlayConfig] = Field(
+        default_factory=list, description="Other layers whose features each alert touches (routing)."
+    )
 
 
 def _format_validation_error(path: Path, err: ValidationError) -> str:
@@ -140,7 +178,7 @@ def _resolve_paths(raw: dict, base: Path) -> dict:
         return str((base / value).resolve()) if isinstance(value, str) else value
 
     raw = dict(raw)
-    for section, keys in (("areas", ("path", "buffer_zones")), ("source", ("stac_catalog",)),
+    for section, keys in (("areas", ("path", "buffer_zones")), ("source", ("stac_catalog", "stac_items")),
                           ("output", ("dir",))):
         if isinstance(raw.get(section), dict):
             raw[section] = {
@@ -149,6 +187,9 @@ def _resolve_paths(raw: dict, base: Path) -> dict:
             }
     if isinstance(raw.get("model"), str):
         raw["model"] = absolute(raw["model"])
+    if isinstance(raw.get("overlays"), list):
+        raw["overlays"] = [{**o, "path": absolute(o["path"])} if isinstance(o, dict) and isinstance(o.get("path"), str)
+                           else o for o in raw["overlays"]]
     return raw
 
 

@@ -25,22 +25,26 @@ import xarray as xr
 
 from . import __version__
 from .aoi import ZONE_BUFFER, ZONE_INSIDE, load_zones
-from .alerts import (
-    build_alerts,
-    sort_alerts,
-    summarize,
-    write_alert_csv,
-    write_geojson,
-    write_summary,
-    write_vector,
-)
-from .change import CONFIDENCE_CODES, ChangeParams, detect_change
-from .classify import ScarModel, load_model
+from .alerts import build_alerts
+from .change import CONFIDENCE_CODES, ChangeParams, detect_change, family_codes
+from .classify import ScarModel
 from .config import RunConfig
 from .errors import NoItemsError, NoValidPixelsError
-from .files import write_json_atomic
 from .indices import compute_indices
-from .ingest import check_items, load_observations, make_geobox, search_api, search_catalog
+from .harmonize import fuse
+from .ingest import (
+    ApiOptions,
+    check_items,
+    check_reflectance,
+    href_patcher,
+    load_observations,
+    make_geobox,
+    negative_fraction,
+    partition_items,
+    search_api,
+    search_catalog,
+    search_items_file,
+)
 from .mask import clear_mask
 from .scars import find_scars
 
@@ -78,6 +82,8 @@ class AreaDetection:
     n_baseline_looks: int
     skipped: list[dict] = field(default_factory=list)
     grid_shape: tuple[int, int] = (0, 0)
+    items: list = field(default_factory=list)
+    """The STAC items (pystac.Item) the detection loaded, saved by ``run`` as items.json."""
 
 
 def change_params(config: RunConfig) -> ChangeParams:
@@ -90,7 +96,10 @@ def _search(config: RunConfig, geometry: dict, period: tuple[dt.date, dt.date]) 
     src = config.source
     if src.stac_catalog is not None:
         return search_catalog(src.stac_catalog, src.collections, geometry, *period, src.max_cloud_cover)
-    return search_api(src.stac_api, src.collections, geometry, *period, src.max_cloud_cover)
+    if src.stac_items is not None:
+        return search_items_file(src.stac_items, src.collections, geometry, *period, src.max_cloud_cover)
+    options = ApiOptions(timeout_s=src.timeout_s, retries=src.retries)
+    return search_api(src.stac_api, src.collections, geometry, *period, src.max_cloud_cover, options)
 
 
 def _compute(dataset: xr.Dataset, reporter: Reporter, description: str) -> dict[str, np.ndarray]:
@@ -134,7 +143,7 @@ def detect_area(config: RunConfig, area_zones: gpd.GeoDataFrame, reporter: Repor
         monitor_items = _search(config, geometry, config.periods.monitor)
     for name, found in (("baseline", baseline_items), ("monitor", monitor_items)):
         if not found:
-            where = config.source.stac_catalog or config.source.stac_api
+            where = config.source.stac_catalog or config.source.stac_items or config.source.stac_api
             raise NoItemsError(
                 f"area {area_id}: no {', '.join(config.source.collections)} items in {where} for the "
                 f"{name} period {getattr(config.periods, name)[0]}..{getattr(config.periods, name)[1]} "
@@ -151,16 +160,22 @@ def detect_area(config: RunConfig, area_zones: gpd.GeoDataFrame, reporter: Repor
     zones_utm = area_zones.to_crs(epsg).reset_index(drop=True)
 
     with reporter.stage(f"[{area_id}] plan load, mask, indices, change ({geobox.shape[0]}×{geobox.shape[1]} px)"):
-        obs = load_observations(checked.usable, geobox, config.detection.chunk_px)
         d = config.detection
-        clear = clear_mask(obs.data, d.resolution_m, d.cloud_buffer_m, d.nodata_edge_m)
+        patch_url = href_patcher(checked.usable)
+        parts = []
+        for group in partition_items(checked.usable):
+            part = load_observations(group, geobox, d.chunk_px, patch_url=patch_url)
+            parts.append((part, clear_mask(part.data, d.resolution_m, d.cloud_buffer_m, d.nodata_edge_m)))
+        obs, clear = fuse(parts)
         indices = compute_indices(obs.data).assign(blue=obs.data["blue"], swir16=obs.data["swir16"])
         look_dates = [str(t)[:10] for t in obs.data["time"].values]
         baseline_end = config.periods.baseline[1].isoformat()
         is_baseline = np.array([day <= baseline_end for day in look_dates])
-        lazy = detect_change(indices, clear, is_baseline, change_params(config))
+        lazy = detect_change(indices, clear, is_baseline, change_params(config), family_codes(list(obs.sensors_by_time)))
+        lazy = lazy.assign(cec_negative_fraction=negative_fraction(obs.data, clear))
     with reporter.stage(f"[{area_id}] compute change over {len(look_dates)} looks"):
         change = _compute(lazy, reporter, f"[{area_id}] change detection")
+    check_reflectance(change.pop("cec_negative_fraction"), obs.items_by_time)
     if not (change["n_baseline"] > 0).any():
         raise NoValidPixelsError(
             f"area {area_id}: no clear baseline pixel in {config.periods.baseline[0]}..{config.periods.baseline[1]}"
@@ -180,6 +195,7 @@ def detect_area(config: RunConfig, area_zones: gpd.GeoDataFrame, reporter: Repor
         n_baseline_looks=int(is_baseline.sum()),
         skipped=checked.skipped,
         grid_shape=tuple(geobox.shape),
+        items=list(checked.usable),
     )
 
 
@@ -196,10 +212,19 @@ class RunResult:
     """What a run produced."""
 
     alerts: gpd.GeoDataFrame
+    """Every alert issued into the output folder so far (``alerts.geojson``), analyst-rejected ones left out."""
     summary: pd.DataFrame
     outputs: dict[str, Path]
     skipped: list[dict]
     run_id: str
+    new_alerts: gpd.GeoDataFrame | None = None
+    """The alerts this run issued for the first time (``alerts_new.geojson``)."""
+    window: object | None = None
+    """The monitor window (:class:`pipeline.state.Window`)."""
+    plan: list[dict] = field(default_factory=list)
+    """Per area: baseline items and the window's monitor items (new or processed before)."""
+    status: str = "done"
+    """``done``, ``nothing new`` (every item of the window was processed before) or ``dry run``."""
 
     @property
     def exit_code(self) -> int:
@@ -216,59 +241,37 @@ def classify_area(detection: AreaDetection, model: ScarModel, provenance: dict) 
     )
 
 
-def run(config: RunConfig, reporter: Reporter | None = None) -> RunResult:
-    """Run the whole job for a config and write its outputs into ``config.output.dir``."""
-    reporter = reporter or Reporter()
-    started = dt.datetime.now(dt.timezone.utc)
-    t0 = time.perf_counter()
-    run_id = f"{config.name}-{started.strftime('%Y%m%dT%H%M%SZ')}"
-    zones = load_zones(config.areas)
-    model = load_model(config.model)
-    detections = [detect_area(config, group, reporter) for _, group in zones.groupby("area_id", sort=True)]
-    provenance = {"run_name": config.name, "run_id": run_id, "model_version": model.version,
-                  "pipeline_version": __version__}
-    with reporter.stage("classify and attribute"):
-        parts = [classify_area(d, model, provenance) for d in detections]
-        non_empty = [p for p in parts if not p.empty]
-        alerts = sort_alerts(pd.concat(non_empty, ignore_index=True)) if non_empty else parts[0]
-        alerts = gpd.GeoDataFrame(alerts, geometry="geometry", crs=4326)
-    period = (config.periods.monitor[0].isoformat(), config.periods.monitor[1].isoformat())
-    summary = summarize(alerts, zones, period)
+def run(
+    config: RunConfig,
+    reporter: Reporter | None = None,
+    *,
+    since: dt.date | None = None,
+    until: dt.date | None = None,
+    dry_run: bool = False,
+    overwrite: bool = False,
+    today: dt.date | None = None,
+) -> RunResult:
+    """Run the whole job for a config and write its outputs into ``config.output.dir``.
 
-    out = Path(config.output.dir)
-    outputs: dict[str, Path] = {}
-    with reporter.stage("write outputs"):
-        writers = {
-            "geojson": ("alerts.geojson", write_geojson),
-            "csv": ("alerts.csv", write_alert_csv),
-            "gpkg": ("alerts.gpkg", lambda a, p: write_vector(a, p, "GPKG")),
-            "kml": ("alerts.kml", lambda a, p: write_vector(a, p, "KML")),
-        }
-        for fmt in config.output.formats:
-            name, writer = writers[fmt]
-            outputs[fmt] = writer(alerts, out / name)
-        outputs["summary"] = write_summary(summary, out / "summary.csv")
-        skipped = [s for d in detections for s in d.skipped]
-        run_info = {
-            "run_id": run_id,
-            "started": started.isoformat(timespec="seconds"),
-            "seconds": round(time.perf_counter() - t0, 2),
-            "config": config.model_dump(mode="json"),
-            "versions": _versions(model),
-            "areas": [
-                {"area_id": d.area_id, "utm_epsg": d.epsg, "grid_shape": list(d.grid_shape),
-                 "looks": [{"date": day, "items": list(items), "sensor": sensor, "period":
-                            "baseline" if i < d.n_baseline_looks else "monitor"}
-                           for i, (day, items, sensor) in enumerate(zip(d.look_dates, d.items_by_look, d.sensors_by_look))],
-                 "scars": int(len(d.scars))}
-                for d in detections
-            ],
-            "skipped_inputs": skipped,
-            "alerts": int(len(alerts)),
-            "outputs": {k: str(v) for k, v in outputs.items()},
-        }
-        outputs["run"] = write_json_atomic(out / "run.json", run_info)
-    return RunResult(alerts=alerts, summary=summary, outputs=outputs, skipped=skipped, run_id=run_id)
+    Parameters
+    ----------
+    since, until
+        Monitor window override. Without them the window runs from the last processed date of
+        the output folder's state store (minus ``lifecycle.lookback_days``) to
+        ``periods.monitor[1]`` or today.
+    dry_run
+        Search only: return the plan (areas × items × outputs) without reading pixels or writing.
+    overwrite
+        Redo the window even if every item in it was processed before.
+    today
+        The date "today" (tests).
+
+    The steps are in :mod:`pipeline.batch`.
+    """
+    from .batch import run_batch
+
+    return run_batch(config, reporter or Reporter(), since=since, until=until, dry_run=dry_run,
+                     overwrite=overwrite, today=today)
 
 
 def _versions(model: ScarModel) -> dict:

@@ -94,3 +94,54 @@ def run_pipeline(config_path: Path, workers: int = 1):
 def read_truth(scene: Path) -> gpd.GeoDataFrame:
     """Planted scars (EPSG:32719) of a generated scene."""
     return gpd.read_file(scene / "truth_utm.geojson").set_crs(32719, allow_override=True)
+
+
+SEQUENCE_UNTIL = ("2019-09-30", "2020-09-30", None)  # None: up to periods.monitor's end
+SEQUENCE_TODAY = dt.date(2022, 1, 1)
+
+
+@pytest.fixture(scope="session")
+def run_sequence(small_scene, tmp_path_factory):
+    """Scheduled runs into one output folder with a growing monitor window (every format).
+
+    Returns ``(config_path, out, results, snapshots)``: the results of three incremental
+    runs (until 2019-09-30, until 2020-09-30, until the monitor end), then a fourth that finds
+    nothing new; ``snapshots[i]`` is a copy of the output folder after run ``i``.
+    """
+    import shutil
+
+    from pipeline.cli import dask_client
+    from pipeline.config import DaskConfig
+    from pipeline.run import run
+
+    folder = tmp_path_factory.mktemp("sequence")
+    config_path = write_config(folder, small_scene, **{"output.formats": ["geojson", "csv", "gpkg", "kml"]})
+    config = load_config(config_path)
+    out = Path(config.output.dir)
+    results, snapshots = [], []
+    with dask_client(DaskConfig(n_workers=1)):
+        calls = [{"until": dt.date.fromisoformat(u) if u else None} for u in SEQUENCE_UNTIL]
+        calls += [{}]
+        for i, kwargs in enumerate(calls):
+            results.append(run(config, today=SEQUENCE_TODAY, **kwargs))
+            snapshots.append(folder / f"after-run-{i}")
+            shutil.copytree(out, snapshots[-1])
+            if i == 0:
+                _shrink_largest_stored_alert(out)
+    return config_path, out, results, snapshots
+
+
+def _shrink_largest_stored_alert(out: Path) -> None:
+    """Make the state say the largest alert was issued at about half its size, as if it had been
+    caught early: the next run must find it `expanding` (the scene's scars appear whole at once)."""
+    from pipeline.state import load_state, save_state
+
+    state = load_state(out)
+    i = state.alerts["area_ha"].astype(float).idxmax()
+    utm = gpd.GeoSeries([state.alerts.geometry.loc[i]], crs=4326).to_crs(32719)
+    corner = utm.iloc[0].bounds
+    small = utm.iloc[0].intersection(
+        __import__("shapely").box(corner[0], corner[1], corner[0] + (corner[2] - corner[0]) * 0.5, corner[3]))
+    state.alerts.loc[i, "geometry"] = gpd.GeoSeries([small], crs=32719).to_crs(4326).iloc[0]
+    state.alerts.loc[i, "area_ha"] = round(small.area / 1e4, 3)
+    save_state(out, state)

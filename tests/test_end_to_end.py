@@ -132,6 +132,7 @@ def test_alert_file_follows_rfc7946_and_the_contract(first_run, small_scene):
                 assert ccw if i == 0 else not ccw, "exterior rings counter-clockwise, holes clockwise"
                 for lon, lat in ring:
                     assert west - 0.01 < lon < east + 0.01 and south - 0.01 < lat < north + 0.01
+        assert shape(geometry).is_valid, f"{props['alert_id']}: invalid geometry"
         centroid = shape(geometry).centroid
         assert abs(centroid.x - props["centroid_lon"]) < 1e-3 and abs(centroid.y - props["centroid_lat"]) < 1e-3
     assert len({f["properties"]["alert_id"] for f in collection["features"]}) == len(collection["features"])
