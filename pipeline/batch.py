@@ -132,7 +132,7 @@ def run_batch(
         provenance = {"run_name": config.name, "run_id": run_id, "model_version": model.version,
                       "pipeline_version": __version__}
         with reporter.stage("classify, attribute and match to earlier alerts"):
-            parts = [classify_area(d, model, provenance) for d in detections]
+            parts = [classify_area(d, model, provenance, config.detection.natural_loss) for d in detections]
             non_empty = [p for p in parts if not p.empty]
             detected = pd.concat(non_empty, ignore_index=True) if non_empty else parts[0]
             detected = gpd.GeoDataFrame(detected, geometry="geometry", crs=4326)

@@ -103,6 +103,11 @@ class DetectionConfig(_Strict):
     cloud_buffer_m: float = Field(
         30.0, ge=0, description="Flagged clouds and shadows are grown by this distance, metres."
     )
+    natural_loss: Literal["suppress", "other"] = Field(
+        "suppress",
+        description="Eroding river banks (natural loss, told by how the loss advanced from the "
+        "water): not issued (`suppress`), or issued with class `other`.",
+    )
 
 
 class OutputConfig(_Strict):

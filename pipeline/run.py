@@ -27,7 +27,7 @@ from . import __version__
 from .aoi import ZONE_BUFFER, ZONE_INSIDE, load_zones
 from .alerts import build_alerts
 from .change import CONFIDENCE_CODES, ChangeParams, detect_change, family_codes
-from .classify import ScarModel
+from .classify import ScarModel, advancing_banks
 from .config import RunConfig
 from .errors import NoItemsError, NoValidPixelsError
 from .indices import compute_indices
@@ -232,11 +232,20 @@ class RunResult:
         return 3 if self.skipped else 0
 
 
-def classify_area(detection: AreaDetection, model: ScarModel, provenance: dict) -> gpd.GeoDataFrame:
-    """Classify one area's scars and turn them into alerts."""
-    classes, probabilities = model.predict(detection.scars)
+def classify_area(
+    detection: AreaDetection, model: ScarModel, provenance: dict, natural_loss: str = "suppress"
+) -> gpd.GeoDataFrame:
+    """Classify one area's scars and turn them into alerts.
+
+    With ``natural_loss="suppress"`` eroding river banks (:func:`pipeline.classify.advancing_banks`)
+    are not issued: they are real loss, but not a matter for enforcement.
+    """
+    scars = detection.scars
+    if natural_loss == "suppress" and not scars.empty:
+        scars = scars[~advancing_banks(scars)].reset_index(drop=True)
+    classes, probabilities = model.predict(scars)
     return build_alerts(
-        detection.scars, detection.zones, detection.epsg, detection.look_dates, detection.items_by_look,
+        scars, detection.zones, detection.epsg, detection.look_dates, detection.items_by_look,
         detection.sensors_by_look, classes, probabilities, provenance,
     )
 

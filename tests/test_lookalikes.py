@@ -8,8 +8,9 @@ clearings regrowing. Decisions:
 - river channels and sandbars, clouds, haze, shadows, swath edges, phenology and old clearings
   produce **nothing** (the pixel was not forest in the baseline, or the look is not trusted, or
   the drop is within the pixel's own variability and not confirmed);
-- bank erosion is real but natural forest loss. The pipeline keeps it and labels it ``other``
-  rather than suppressing it: an analyst may want to know that a bank is retreating (dredges
+- bank erosion is real but natural forest loss. By default it is not issued
+  (``detection.natural_loss: suppress``); asked for (``other``) it is issued as ``other``, never as
+  mining or clearing: an analyst may want to know that a bank is retreating (dredges
   upstream cause it too), but it is not a ``mining`` or ``clearing`` field trip.
 """
 
@@ -61,14 +62,23 @@ def test_lookalikes_raise_no_enforcement_alert(lookalike_run):
     assert wrong.empty, f"{name}: {len(wrong)} mining/clearing alerts on look-alikes: {wrong[['class', 'area_ha', 'probability']].to_dict('records')}"
 
 
-def test_only_bank_erosion_may_be_alerted_and_only_as_other(lookalike_run):
-    name, alerts, lookalikes = lookalike_run
-    erosion = lookalikes[lookalikes["kind"] == "bank_erosion"]
+def test_no_look_alike_is_alerted_by_default(lookalike_run):
+    """Eroding banks included: natural loss is not an enforcement matter (detection.natural_loss)."""
+    name, alerts, _ = lookalike_run
+    assert alerts.empty, f"{name}: {alerts[['class', 'area_ha']].to_dict('records')}"
+
+
+def test_bank_erosion_is_issued_as_other_when_asked(tmp_path):
+    demo.generate_scene(SCENES["river"], tmp_path / "scene")
+    config = write_config(tmp_path / "run", tmp_path / "scene", **{"detection.natural_loss": "other"})
+    alerts = run(load_config(config)).alerts.to_crs(32719)
+    erosion = gpd.read_file(tmp_path / "scene" / "lookalikes.geojson").set_crs(32719, allow_override=True)
+    erosion = erosion[erosion["kind"] == "bank_erosion"].union_all()
+    assert len(alerts) >= 1, "the eroding bank should be seen when natural loss is asked for"
     for _, alert in alerts.iterrows():
-        assert not erosion.empty, f"{name}: alert {alert.alert_id} ({alert.area_ha} ha, {alert['class']}) on a scene without loss"
-        share = alert.geometry.intersection(erosion.union_all()).area / alert.geometry.area
-        assert share >= 0.5, f"{name}: alert {alert.alert_id} lies mostly off the eroding bank"
-        assert alert["class"] == "other", f"{name}: bank erosion alerted as {alert['class']}"
+        share = alert.geometry.intersection(erosion).area / alert.geometry.area
+        assert share >= 0.5, f"alert {alert.alert_id} lies mostly off the eroding bank"
+        assert alert["class"] == "other", f"bank erosion alerted as {alert['class']}"
 
 
 def test_a_bank_is_told_from_a_pit_beside_the_river_by_how_it_advanced():
