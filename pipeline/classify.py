@@ -9,7 +9,6 @@ trusted list, then checks that the classes and features are the ones the pipelin
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import zipfile
 from dataclasses import dataclass
@@ -24,7 +23,7 @@ from sklearn.calibration import CalibratedClassifierCV
 from sklearn.ensemble import RandomForestClassifier
 
 from .errors import ModelIntegrityError
-from .files import write_atomic, write_json_atomic
+from .files import sha256_of, write_atomic, write_json_atomic
 from .scars import FEATURES
 
 CLASSES = ("clearing", "mining", "other")
@@ -127,15 +126,6 @@ def calibrated_estimator(seed: int = 0) -> CalibratedClassifierCV:
     8 in 10 are that class. Needs at least CALIBRATION_FOLDS samples of every class.
     """
     return CalibratedClassifierCV(new_estimator(seed), method="sigmoid", cv=CALIBRATION_FOLDS)
-
-
-def sha256_of(path: Path) -> str:
-    """Hex sha256 of a file."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def card_path(model_path: Path) -> Path:

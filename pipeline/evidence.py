@@ -20,7 +20,6 @@ writing are at the bottom; everything above them is pure.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import html
 import struct
 import zlib
@@ -231,14 +230,6 @@ figure {{ margin: 0; font-size: 0.8em; }} img {{ image-rendering: pixelated; bor
 """
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 # --- I/O: reading chips and writing bundles -------------------------------------------------
 
 
@@ -309,7 +300,7 @@ def write_bundle(
     import rasterio.features
     from rasterio.transform import from_origin
 
-    from .files import write_atomic, write_json_atomic, write_text_atomic
+    from .files import sha256_of, write_atomic, write_json_atomic, write_text_atomic
 
     folder = Path(out) / "evidence" / alert["alert_id"]
     chips = {"before": looks[before][0], "after": looks[after][0]}

@@ -7,6 +7,7 @@ previous output intact.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -38,3 +39,12 @@ def write_text_atomic(path: Path, text: str) -> Path:
 def write_json_atomic(path: Path, obj: object) -> Path:
     """Write JSON (indented, UTF-8, non-ASCII kept) atomically."""
     return write_text_atomic(path, json.dumps(obj, indent=2, ensure_ascii=False, default=str) + "\n")
+
+
+def sha256_of(path: Path) -> str:
+    """Hex sha256 of a file."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
