@@ -52,6 +52,27 @@ def _grow_lazy(mask: xr.DataArray, radius_px: int) -> xr.DataArray:
     return mask.copy(data=grown)
 
 
+def _clear(
+    data: xr.Dataset,
+    mask_valid: xr.DataArray,
+    keep: xr.DataArray,
+    flagged: xr.DataArray | None,
+    resolution_m: float,
+    cloud_buffer_m: float,
+    nodata_edge_m: float,
+) -> xr.DataArray:
+    """The rule every source shares: looks the mask band ``keep``s, away from its ``flagged``
+    clouds grown by ``cloud_buffer_m`` and from nodata (mask band or any reflectance band)
+    grown by ``nodata_edge_m``."""
+    valid = mask_valid
+    for band in REFLECTANCE_BANDS:
+        valid = valid & data[band].notnull()
+    clear = keep & ~_grow_lazy(~valid, int(round(nodata_edge_m / resolution_m)))
+    if flagged is not None:
+        clear = clear & ~_grow_lazy(flagged, int(round(cloud_buffer_m / resolution_m)))
+    return clear.rename("clear")
+
+
 def scl_clear(
     data: xr.Dataset, resolution_m: float, cloud_buffer_m: float = 30.0, nodata_edge_m: float = 20.0
 ) -> xr.DataArray:
@@ -73,13 +94,8 @@ def scl_clear(
     Boolean DataArray (time, y, x): True where the look sees the ground clearly.
     """
     scl = data["scl"]
-    valid = scl != SCL_NODATA
-    for band in REFLECTANCE_BANDS:
-        valid = valid & data[band].notnull()
-    flagged = scl.isin(SCL_CLOUDY)
-    cloudy = _grow_lazy(flagged, int(round(cloud_buffer_m / resolution_m)))
-    near_nodata = _grow_lazy(~valid, int(round(nodata_edge_m / resolution_m)))
-    return (scl.isin(SCL_CLEAR) & ~cloudy & ~near_nodata).rename("clear")
+    return _clear(data, scl != SCL_NODATA, scl.isin(SCL_CLEAR), scl.isin(SCL_CLOUDY),
+                  resolution_m, cloud_buffer_m, nodata_edge_m)
 
 
 def _bits(bit_numbers) -> int:
@@ -110,23 +126,14 @@ def qa_pixel_clear(
     set, away from (grown) clouds and nodata.
     """
     qa = data["qa_pixel"].astype("uint16")
-    valid = (qa & (1 << QA_FILL)) == 0
-    for band in REFLECTANCE_BANDS:
-        valid = valid & data[band].notnull()
-    flagged = (qa & _bits(QA_CLOUDY_BITS)) != 0
-    cloudy = _grow_lazy(flagged, int(round(cloud_buffer_m / resolution_m)))
-    near_nodata = _grow_lazy(~valid, int(round(nodata_edge_m / resolution_m)))
-    return (((qa & _bits(QA_DROP_BITS)) == 0) & ~cloudy & ~near_nodata).rename("clear")
+    return _clear(data, (qa & (1 << QA_FILL)) == 0, (qa & _bits(QA_DROP_BITS)) == 0,
+                  (qa & _bits(QA_CLOUDY_BITS)) != 0, resolution_m, cloud_buffer_m, nodata_edge_m)
 
 
 def all_valid_clear(data: xr.Dataset, resolution_m: float, nodata_edge_m: float = 20.0) -> xr.DataArray:
     """Clear mask for cloud-free composites without a mask band: every valid pixel is clear."""
-    valid = None
-    for band in REFLECTANCE_BANDS:
-        band_valid = data[band].notnull()
-        valid = band_valid if valid is None else valid & band_valid
-    near_nodata = _grow_lazy(~valid, int(round(nodata_edge_m / resolution_m)))
-    return (valid & ~near_nodata).rename("clear")
+    valid = data[REFLECTANCE_BANDS[0]].notnull()
+    return _clear(data, valid, valid, None, resolution_m, 0.0, nodata_edge_m)
 
 
 def clear_mask(data: xr.Dataset, resolution_m: float, cloud_buffer_m: float, nodata_edge_m: float) -> xr.DataArray:
