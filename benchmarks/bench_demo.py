@@ -22,8 +22,8 @@ from pathlib import Path
 import dask
 import psutil
 
-from pipeline import demo
-from pipeline.cli import DEMO_CONFIG, dask_client
+from pipeline.testing import scene as demo
+from pipeline.cli import DEMO_CONFIG, DEMO_DATA, dask_client
 from pipeline.config import DaskConfig, load_config
 from pipeline.run import run
 
@@ -78,7 +78,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = parser.parse_args()
 
-    demo.ensure_scene(demo.DEMO_SPEC, demo.demo_dir() / "generated" / "demo")
+    demo.ensure_scene(demo.DEMO_SPEC, DEMO_DATA / "generated" / "demo", DEMO_DATA)
     variants = [("in-process, 1 thread (baseline)", None), ("LocalCluster, 1 worker", 1), ("LocalCluster, 2 workers", 2)]
     rows = []
     with tempfile.TemporaryDirectory() as tmp:

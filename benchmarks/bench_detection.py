@@ -34,9 +34,10 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+DEMO_DATA = REPO / "data" / "demo"
 
-from pipeline import demo  # noqa: E402
-from pipeline.evaluate import score_objects  # noqa: E402
+from pipeline.testing import scene as demo  # noqa: E402
+from pipeline.training.evaluate import score_objects  # noqa: E402
 
 # (dx km, dy km) of the window's upper-left corner from the demo's; none is a training window.
 WINDOWS_KM = ((0, 10), (5, 5), (5, 0), (10, 10), (-15, -5), (5, 10))
@@ -130,9 +131,9 @@ def main() -> None:
     rows = []
     with dask_client(DaskConfig(n_workers=args.workers)):
         for i, spec in enumerate(bench_specs(args.scenes)):
-            folder = demo.demo_dir() / "generated" / f"bench-{i}"
+            folder = DEMO_DATA / "generated" / f"bench-{i}"
             t0 = time.perf_counter()
-            catalog = demo.ensure_scene(spec, folder)
+            catalog = demo.ensure_scene(spec, folder, DEMO_DATA)
             result = run(load_config(scene_config(folder, catalog, f"bench-{i}")))
             row = {"scene": f"bench-{i}", "seed": spec.seed, "x0": spec.x0, "y1": spec.y1,
                    "cloud_fraction": spec.cloud_fraction, **score_scene(result.alerts.to_crs(32719), folder),

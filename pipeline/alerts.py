@@ -1,55 +1,19 @@
-"""Alerts: attribution, stable ids and the files an agency receives.
+"""Alerts from scars: attribution, stable ids, order and the per-zone summary (pure).
 
-:func:`build_alerts` is pure (scars table in, GeoDataFrame of alerts out); the ``write_*``
-functions at the bottom are the I/O edge, each writing atomically.
+The files an agency receives are written by :mod:`pipeline.outputs`.
 """
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
-import json
-import os
-import sys
-import time
-from collections.abc import Callable, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import shapely
-from shapely.geometry import mapping
 
-from .files import write_atomic
+from .model import ALERT_PROPERTIES, CLASSES
 
-ALERT_PROPERTIES = (
-    "alert_id",
-    "class",
-    "probability",
-    "confidence",
-    "area_ha",
-    "first_detected",
-    "last_observed",
-    "protected_area_id",
-    "protected_area_name",
-    "zone",
-    "centroid_lon",
-    "centroid_lat",
-    "delta_ndvi",
-    "delta_nbr",
-    "water_fraction",
-    "bare_fraction",
-    "sensors",
-    "source_items",
-    "status",
-    "model_version",
-    "pipeline_version",
-    "run_id",
-)
-LIST_PROPERTIES = ("sensors", "source_items")
-CLASS_NAMES = ("mining", "clearing", "other")
 ID_GRID_M = 100.0  # centroids snapped to this grid make the id stable against pixel jitter
 
 
@@ -135,109 +99,6 @@ def sort_alerts(alerts: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     return alerts.sort_values(keys, kind="stable").reset_index(drop=True)
 
 
-# --- RFC 7946 GeoJSON --------------------------------------------------------------------
-
-
-def _round_coords(obj, ndigits: int = 7):
-    if isinstance(obj, (list, tuple)):
-        if obj and isinstance(obj[0], (int, float)):
-            return [round(float(v), ndigits) for v in obj]
-        return [_round_coords(v, ndigits) for v in obj]
-    return obj
-
-
-def rfc7946_geometry(geometry: shapely.Geometry) -> dict:
-    """GeoJSON geometry in lon/lat with counter-clockwise exteriors (right-hand rule)."""
-    oriented = shapely.orient_polygons(geometry, exterior_cw=False)
-    geo = mapping(oriented)
-    return {"type": geo["type"], "coordinates": _round_coords(geo["coordinates"])}
-
-
-def _jsonable(value):
-    if isinstance(value, (np.floating,)):
-        return float(value)
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (list, tuple, np.ndarray)):
-        return [_jsonable(v) for v in value]
-    return value
-
-
-def to_feature_collection(alerts: gpd.GeoDataFrame) -> dict:
-    """An RFC 7946 FeatureCollection (no ``crs`` member; WGS84 lon/lat) of the alerts."""
-    if alerts.crs is not None and alerts.crs.to_epsg() != 4326:
-        alerts = alerts.to_crs(4326)
-    features = []
-    for props in alerts.to_dict("records"):
-        geometry = props.pop("geometry")
-        features.append({
-            "type": "Feature",
-            "id": props["alert_id"],
-            "geometry": rfc7946_geometry(geometry),
-            "properties": {k: _jsonable(props[k]) for k in ALERT_PROPERTIES},
-        })
-    return {"type": "FeatureCollection", "features": features}
-
-
-# --- writers (I/O edge) ------------------------------------------------------------------
-
-TEST_PAUSE_ENV = "CEC_TEST_PAUSE_BEFORE_RENAME"
-"""Test hook: seconds to sleep after an output is written under its temporary name and before
-the rename, so that a test can kill a run mid-write. Unset in normal use."""
-
-
-def pause_for_tests() -> None:
-    """Sleep if the test hook asks for it (see ``TEST_PAUSE_ENV``)."""
-    seconds = os.environ.get(TEST_PAUSE_ENV)
-    if seconds:
-        print(f"cec: paused before rename ({TEST_PAUSE_ENV})", file=sys.stderr, flush=True)
-        time.sleep(float(seconds))
-
-
-def atomic(path: Path, write: Callable[[Path], None]) -> Path:
-    """:func:`pipeline.files.write_atomic` with the test pause between writing and renaming."""
-    def write_then_pause(tmp: Path) -> None:
-        write(tmp)
-        pause_for_tests()
-
-    return write_atomic(path, write_then_pause)
-
-
-def atomic_text(path: Path, text: str) -> Path:
-    """Write UTF-8 text atomically (with the test pause)."""
-    return atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
-
-
-
-def _overlay_columns(alerts) -> list[str]:
-    return [c for c in alerts.columns if str(c).startswith("overlay_")]
-
-
-def write_geojson(alerts: gpd.GeoDataFrame, path: Path) -> Path:
-    """alerts.geojson (RFC 7946), with the ``overlay_*`` properties when there are overlays."""
-    collection = to_feature_collection(alerts)
-    for column in _overlay_columns(alerts):
-        for feature, value in zip(collection["features"], alerts[column]):
-            feature["properties"][column] = list(value) if isinstance(value, (list, tuple, np.ndarray)) else []
-    text = json.dumps(collection, ensure_ascii=False, separators=(",", ":"))
-    return atomic_text(path, text + "\n")
-
-
-def _flat(alerts: gpd.GeoDataFrame) -> pd.DataFrame:
-    """Alert properties with list values joined by ';' (for CSV, GPKG, KML)."""
-    table = pd.DataFrame(alerts[[*ALERT_PROPERTIES, *_overlay_columns(alerts)]]).copy()
-    for column in [*LIST_PROPERTIES, *_overlay_columns(alerts)]:
-        table[column] = table[column].map(lambda v: ";".join(v) if isinstance(v, (list, tuple, np.ndarray)) else "")
-    return table
-
-
-def write_alert_csv(alerts: gpd.GeoDataFrame, path: Path) -> Path:
-    """alerts.csv: one row per alert, with centroid lat/lon columns (no geometry)."""
-    buffer = io.StringIO()
-    _flat(alerts).to_csv(buffer, index=False, quoting=csv.QUOTE_MINIMAL)
-    return atomic_text(path, buffer.getvalue())
-
-
 def summarize(alerts: gpd.GeoDataFrame, zones: gpd.GeoDataFrame, period: tuple[str, str]) -> pd.DataFrame:
     """Per protected area and zone: alert count and hectares by class, for the period."""
     base = zones[["area_id", "area_name", "zone"]].drop_duplicates()
@@ -247,7 +108,7 @@ def summarize(alerts: gpd.GeoDataFrame, zones: gpd.GeoDataFrame, period: tuple[s
         sel = alerts[(alerts["protected_area_id"] == zone.protected_area_id) & (alerts["zone"] == zone.zone)]
         row = {"protected_area_id": zone.protected_area_id, "protected_area_name": zone.protected_area_name,
                "zone": zone.zone, "period_start": period[0], "period_end": period[1]}
-        for name in CLASS_NAMES:
+        for name in CLASSES:
             of_class = sel[sel["class"] == name]
             row[f"alerts_{name}"] = len(of_class)
             row[f"ha_{name}"] = round(float(of_class["area_ha"].sum()), 2)
@@ -255,8 +116,3 @@ def summarize(alerts: gpd.GeoDataFrame, zones: gpd.GeoDataFrame, period: tuple[s
         row["ha_total"] = round(float(sel["area_ha"].sum()), 2)
         rows.append(row)
     return pd.DataFrame(rows)
-
-
-def write_summary(summary: pd.DataFrame, path: Path) -> Path:
-    """summary.csv."""
-    return atomic_text(path, summary.to_csv(index=False))

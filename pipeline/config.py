@@ -11,11 +11,13 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from .change import ChangeParams
 from .errors import ConfigError
+from .lifecycle import LifecycleParams
+from .outputs.registry import alert_writers
 
-OutputFormat = Literal["geojson", "csv", "gpkg", "kml"]
 Confidence = Literal["low", "nominal", "high"]
 
 
@@ -112,14 +114,24 @@ class DetectionConfig(_Strict):
 
 class OutputConfig(_Strict):
     dir: Path = Field(description="Output folder.")
-    formats: list[OutputFormat] = Field(
-        default_factory=lambda: ["geojson", "csv"], description="Alert file formats."
+    formats: list[str] = Field(
+        default_factory=lambda: ["geojson", "csv"],
+        description="Alert file formats: any registered in pipeline.outputs (geojson, csv, gpkg, kml).",
     )
     evidence: bool = Field(
         True, description="Write an evidence bundle (chips, ficha técnica, manifest) per new or expanding alert."
     )
     report: bool = Field(True, description="Write report.html, a self-contained run report.")
     lang: Literal["es", "en"] = Field("es", description="Language of the ficha técnica and the report.")
+
+    @field_validator("formats")
+    @classmethod
+    def _known_formats(cls, formats: list[str]) -> list[str]:
+        known = [w.format for w in alert_writers()]
+        unknown = [f for f in formats if f not in known]
+        if unknown:
+            raise ValueError(f"unknown format(s) {', '.join(map(repr, unknown))}; expected one of {', '.join(known)}")
+        return formats
 
 
 class LifecycleConfig(_Strict):
@@ -247,3 +259,14 @@ def apply_overrides(config: RunConfig, overrides: dict) -> RunConfig:
         return RunConfig.model_validate(data)
     except ValidationError as err:
         raise ConfigError(_format_validation_error(Path("command line"), err)) from None
+
+
+def change_params(detection: DetectionConfig) -> ChangeParams:
+    """Change-test thresholds from the ``detection`` section."""
+    return ChangeParams(forest_ndvi_min=detection.forest_ndvi_min, ndvi_drop_min=detection.ndvi_drop_min,
+                        drop_sigma=detection.drop_sigma)
+
+
+def lifecycle_params(lifecycle: LifecycleConfig) -> LifecycleParams:
+    """Alert matching and expansion rules from the ``lifecycle`` section."""
+    return LifecycleParams(lifecycle.expanding_share, lifecycle.match_overlap)

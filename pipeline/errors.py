@@ -41,3 +41,9 @@ class ModelIntegrityError(PipelineError):
     """A model file does not match its card (hash, types or classes)."""
 
     exit_code = 2
+
+
+class OutputLockedError(PipelineError):
+    """Another run holds the output folder's lock."""
+
+    exit_code = 4

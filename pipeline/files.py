@@ -10,7 +10,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -48,3 +50,30 @@ def sha256_of(path: Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+TEST_PAUSE_ENV = "CEC_TEST_PAUSE_BEFORE_RENAME"
+"""Test hook: seconds to sleep after an output is written under its temporary name and before
+the rename, so that a test can kill a run mid-write. Unset in normal use."""
+
+
+def pause_for_tests() -> None:
+    """Sleep if the test hook asks for it (see ``TEST_PAUSE_ENV``)."""
+    seconds = os.environ.get(TEST_PAUSE_ENV)
+    if seconds:
+        print(f"cec: paused before rename ({TEST_PAUSE_ENV})", file=sys.stderr, flush=True)
+        time.sleep(float(seconds))
+
+
+def write_output(path: Path, write: Callable[[Path], None]) -> Path:
+    """:func:`write_atomic` for run outputs: with the test pause between writing and renaming."""
+    def write_then_pause(tmp: Path) -> None:
+        write(tmp)
+        pause_for_tests()
+
+    return write_atomic(path, write_then_pause)
+
+
+def write_output_text(path: Path, text: str) -> Path:
+    """Write a UTF-8 run output atomically (with the test pause)."""
+    return write_output(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))

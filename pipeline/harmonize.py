@@ -20,7 +20,7 @@ from collections.abc import Sequence
 import numpy as np
 import xarray as xr
 
-from .ingest import REFLECTANCE_BANDS, Observations
+from .model import BANDS, Observations
 
 MSI_TO_OLI: dict[str, tuple[float, float]] = {
     "blue": (0.9778, -0.004),
@@ -61,7 +61,7 @@ def fuse(parts: Sequence[tuple[Observations, xr.DataArray]]) -> tuple[Observatio
     sensors = {obs.data.attrs.get("sensor") for obs, _ in parts}
     datasets, clears, items, platforms = [], [], [], []
     for obs, clear in parts:
-        data = obs.data[list(REFLECTANCE_BANDS)]
+        data = obs.data[list(BANDS)]
         if len(sensors) > 1 and obs.data.attrs.get("sensor") == "sentinel-2":
             data = msi_to_oli(data)
         datasets.append(data)

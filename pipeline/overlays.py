@@ -13,8 +13,7 @@ import geopandas as gpd
 
 from .aoi import read_layer, repair
 from .errors import InputError
-
-PREFIX = "overlay_"
+from .model import OVERLAY_PREFIX
 
 
 def load_overlays(configs) -> list[tuple[str, gpd.GeoDataFrame]]:
@@ -41,10 +40,6 @@ def attribute_overlays(alerts: gpd.GeoDataFrame, layers: list[tuple[str, gpd.Geo
             rows, hits = layer.sindex.query(alerts.geometry.to_numpy(), predicate="intersects")
             for row, hit in zip(rows, hits):
                 touched[row].append(str(layer["name"].iloc[hit]))
-        alerts[PREFIX + name] = [sorted(set(t)) for t in touched]
+        alerts[OVERLAY_PREFIX + name] = [sorted(set(t)) for t in touched]
     return alerts
 
-
-def overlay_columns(frame) -> list[str]:
-    """The overlay columns of an alerts table, in order."""
-    return [c for c in frame.columns if str(c).startswith(PREFIX)]

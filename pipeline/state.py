@@ -31,20 +31,14 @@ import geopandas as gpd
 import pandas as pd
 import pyogrio
 
-from .alerts import ALERT_PROPERTIES, LIST_PROPERTIES
-from .errors import InputError, PipelineError
+from .errors import InputError, OutputLockedError
 from .files import write_atomic
 from .lifecycle import VERDICT_COLUMNS
+from .model import ALERT_PROPERTIES, LIST_PROPERTIES
 
 STATE_FILE = "state.gpkg"
 LOCK_FILE = ".cec.lock"
 RUN_COLUMNS = ("run_id", "started", "window_start", "window_end", "items", "n_new", "n_ongoing", "n_expanding")
-
-
-class OutputLockedError(PipelineError):
-    """Another run holds the output folder's lock."""
-
-    exit_code = 4
 
 
 @dataclass

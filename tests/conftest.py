@@ -10,10 +10,11 @@ import geopandas as gpd
 import pytest
 import yaml
 
-from pipeline import demo
+from pipeline.testing import scene as demo
 from pipeline.config import load_config
 
 REPO = Path(__file__).resolve().parents[1]
+DEMO_DATA = REPO / "data" / "demo"
 CHUNK_BORDER_PX = 128  # the straddling scar crosses row 128, a chunk border at chunk_px 128
 
 
@@ -47,7 +48,7 @@ def small_spec(seed: int = 11) -> demo.SceneSpec:
 @pytest.fixture(scope="session")
 def small_scene(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("scene") / "small"
-    demo.generate_scene(small_spec(), folder)
+    demo.generate_scene(small_spec(), folder, DEMO_DATA)
     return folder
 
 

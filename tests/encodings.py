@@ -20,7 +20,8 @@ import numpy as np
 import pystac
 import rasterio
 
-from pipeline.ingest import REFLECTANCE_BANDS, make_geobox
+from pipeline.model import BANDS as REFLECTANCE_BANDS
+from pipeline.sources.load import make_geobox
 
 PC_KEYS = {"blue": "B02", "green": "B03", "red": "B04", "nir": "B08", "swir16": "B11",
            "swir22": "B12", "scl": "SCL"}

@@ -52,7 +52,7 @@ def test_untrusted_types_are_refused(tmp_path):
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    from pipeline.classify import sha256_of
+    from pipeline.files import sha256_of
 
     rng = np.random.default_rng(1)
     x, y = rng.random((20, len(FEATURES))), np.array(["mining", "clearing"] * 10)

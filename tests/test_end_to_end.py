@@ -11,7 +11,7 @@ import pytest
 import shapely
 from shapely.geometry import shape
 
-from pipeline.alerts import ALERT_PROPERTIES
+from pipeline.model import ALERT_PROPERTIES
 
 from .conftest import REPO, read_truth, run_pipeline, write_config
 
@@ -31,7 +31,7 @@ def _alerts_utm(result) -> gpd.GeoDataFrame:
 
 def _comparable(result) -> list[dict]:
     """The alert features without the per-run id, for comparing runs."""
-    from pipeline.alerts import to_feature_collection
+    from pipeline.outputs.geojson import to_feature_collection
 
     features = to_feature_collection(result.alerts)["features"]
     for feature in features:

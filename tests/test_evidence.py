@@ -9,7 +9,7 @@ import zlib
 import numpy as np
 import pytest
 
-from pipeline.evidence import LABELS, Look, encode_png, ficha_html, pick_looks
+from pipeline.outputs.evidence import LABELS, Look, encode_png, ficha_html, pick_looks
 
 
 def _decode_png(data: bytes) -> np.ndarray:

@@ -11,7 +11,8 @@ import pandas as pd
 import pyogrio
 import pytest
 
-from pipeline.alerts import ALERT_PROPERTIES, CLASS_NAMES
+from pipeline.model import ALERT_PROPERTIES
+from pipeline.model import CLASSES as CLASS_NAMES
 
 
 @pytest.fixture(scope="module")
@@ -90,9 +91,10 @@ def test_overlays_name_the_features_each_alert_touches_in_every_format(final, tm
     """A mining concession over one alert and a community far away: only the touched one is named."""
     import shapely
 
-    from pipeline.alerts import write_alert_csv, write_geojson
+    from pipeline.outputs.geojson import write_geojson
+    from pipeline.outputs.tables import write_alert_csv
     from pipeline.config import OverlayConfig
-    from pipeline.export import write_kml
+    from pipeline.outputs.gis import write_kml
     from pipeline.overlays import attribute_overlays, load_overlays
 
     result, _ = final

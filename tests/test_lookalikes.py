@@ -21,11 +21,11 @@ import dataclasses
 import geopandas as gpd
 import pytest
 
-from pipeline import demo
+from pipeline.testing import scene as demo
 from pipeline.config import load_config
 from pipeline.run import run
 
-from .conftest import small_spec, write_config
+from .conftest import DEMO_DATA, small_spec, write_config
 
 ENFORCEMENT = {"mining", "clearing"}
 
@@ -46,7 +46,7 @@ SCENES = {
 @pytest.fixture(scope="module", params=sorted(SCENES))
 def lookalike_run(request, tmp_path_factory):
     folder = tmp_path_factory.mktemp(f"lookalike-{request.param}")
-    demo.generate_scene(SCENES[request.param], folder / "scene")
+    demo.generate_scene(SCENES[request.param], folder / "scene", DEMO_DATA)
     # No dask client: the threaded scheduler is enough for a small scene and starts faster.
     result = run(load_config(write_config(folder / "run", folder / "scene")))
     lookalikes = gpd.read_file(folder / "scene" / "lookalikes.geojson").set_crs(32719, allow_override=True)
@@ -69,7 +69,7 @@ def test_no_look_alike_is_alerted_by_default(lookalike_run):
 
 
 def test_bank_erosion_is_issued_as_other_when_asked(tmp_path):
-    demo.generate_scene(SCENES["river"], tmp_path / "scene")
+    demo.generate_scene(SCENES["river"], tmp_path / "scene", DEMO_DATA)
     config = write_config(tmp_path / "run", tmp_path / "scene", **{"detection.natural_loss": "other"})
     alerts = run(load_config(config)).alerts.to_crs(32719)
     erosion = gpd.read_file(tmp_path / "scene" / "lookalikes.geojson").set_crs(32719, allow_override=True)

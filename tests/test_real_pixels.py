@@ -18,7 +18,8 @@ from affine import Affine
 
 from pipeline.config import load_config
 from pipeline.indices import compute_indices
-from pipeline.ingest import check_items, load_observations, make_geobox, search_catalog
+from pipeline.sources.load import check_items, load_observations, make_geobox
+from pipeline.sources.search import search_catalog
 from pipeline.run import run
 
 REPO = Path(__file__).resolve().parents[1]

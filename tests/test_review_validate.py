@@ -85,7 +85,7 @@ def test_review_records_verdicts_and_drops_rejected_alerts_from_the_files(out):
 
 def test_cec_train_reads_the_review_csv_with_the_reviewed_alerts(out):
     """The verdict CSV and alerts_reviewed.geojson are labels for `cec train` (its reader)."""
-    from pipeline.train import read_verdicts as training_labels
+    from pipeline.training.train import verdict_labels as training_labels
 
     alerts = json.loads((out / "alerts.geojson").read_text())["features"]
     verdicts = out.parent / "verdicts.csv"

@@ -8,7 +8,7 @@ import datetime as dt
 import numpy as np
 import pytest
 
-from pipeline import demo
+from pipeline.testing import scene as demo
 from pipeline.change import (
     CONFIDENCE_HIGH,
     CONFIDENCE_LOW,
@@ -22,7 +22,7 @@ from pipeline.change import (
 from pipeline.config import load_config
 from pipeline.run import run
 
-from .conftest import read_truth, small_spec, write_config
+from .conftest import DEMO_DATA, read_truth, small_spec, write_config
 
 FOREST = {"ndvi": 0.85, "nbr": 0.6, "mndwi": -0.5, "bsi": -0.3, "blue": 0.03, "swir16": 0.15}
 LOSS = {"ndvi": 0.15, "nbr": 0.0, "mndwi": -0.3, "bsi": 0.1, "blue": 0.05, "swir16": 0.28}
@@ -112,7 +112,7 @@ def test_two_composites_give_low_alerts(tmp_path):
     """One baseline and one monitor composite: every alert is ``low`` (nothing can confirm it)."""
     spec = dataclasses.replace(small_spec(seed=41), baseline_dates=(dt.date(2018, 8, 23),),
                                monitor_dates=(dt.date(2021, 8, 10),), cloud_fraction=0.0, swath_edge=False)
-    demo.generate_scene(spec, tmp_path / "scene")
+    demo.generate_scene(spec, tmp_path / "scene", DEMO_DATA)
     config = load_config(write_config(tmp_path / "low", tmp_path / "scene", **{"detection.min_confidence": "low"}))
     alerts = run(config).alerts.to_crs(32719)
     truth = read_truth(tmp_path / "scene")

@@ -17,21 +17,13 @@ import xarray as xr
 from pipeline.config import load_config
 from pipeline.errors import InputError
 from pipeline.harmonize import MSI_TO_OLI, fuse, msi_to_oli
-from pipeline.ingest import (
-    EARTH_SEARCH_S2,
-    LANDSAT_C2_L2,
-    PLANETARY_COMPUTER_S2,
-    REFLECTANCE_BANDS,
-    Observations,
-    check_reflectance,
-    href_patcher,
-    negative_fraction,
-    partition_items,
-    platform_of,
-    resolve_profile,
-    resolve_scale_offset,
-)
-from pipeline.mask import qa_pixel_clear
+from pipeline.model import BANDS as REFLECTANCE_BANDS
+from pipeline.model import Observations
+from pipeline.sources.landsat import LANDSAT_C2_L2
+from pipeline.sources.load import check_reflectance, href_patcher, negative_fraction, partition_items
+from pipeline.sources.mask import qa_pixel_clear
+from pipeline.sources.registry import resolve_profile
+from pipeline.sources.sentinel2 import EARTH_SEARCH_S2, PLANETARY_COMPUTER_S2
 from pipeline.run import run
 
 from . import encodings
@@ -74,9 +66,9 @@ def test_real_items_map_to_profile_bands_and_scale_offset(item_id):
     for band, key in profile.asset_keys().items():
         assert key in item.assets, f"{item_id}: {band} asset {key} missing"
     for key in profile.assets.values():
-        got = resolve_scale_offset(item, key, profile)
+        got = profile.scale_offset(item, key)
         assert got == pytest.approx((scale, offset)), f"{item_id} {key}"
-    assert platform_of(item, profile) == platform
+    assert profile.platform(item) == platform
 
 
 def test_earth_search_offset_is_not_applied_twice():
@@ -86,7 +78,7 @@ def test_earth_search_offset_is_not_applied_twice():
     assert item.properties["earthsearch:boa_offset_applied"] is True
     assert item.properties["s2:processing_baseline"] >= "04.00"
     dn_forest_red = 1300  # 0.03 reflectance + the 1000 DN offset
-    scale, offset = resolve_scale_offset(item, "red", EARTH_SEARCH_S2)
+    scale, offset = EARTH_SEARCH_S2.scale_offset(item, "red")
     assert dn_forest_red * scale + offset == pytest.approx(0.03)
 
 
@@ -94,10 +86,10 @@ def test_planetary_computer_offset_follows_processing_baseline_not_date():
     item = _items(STAC / "planetary-computer/S2B_MSIL2A_20240419T095549_R122_T47XML_20240419T123458.json")[0]
     old = item.clone()
     old.properties["s2:processing_baseline"] = "03.01"  # a 2024 date, but an old baseline
-    assert resolve_scale_offset(old, "B04", PLANETARY_COMPUTER_S2) == (1e-4, 0.0)
+    assert PLANETARY_COMPUTER_S2.scale_offset(old, "B04") == (1e-4, 0.0)
     del old.properties["s2:processing_baseline"]
     with pytest.raises(InputError, match=item.id):
-        resolve_scale_offset(old, "B04", PLANETARY_COMPUTER_S2)
+        PLANETARY_COMPUTER_S2.scale_offset(old, "B04")
 
 
 def test_search_pages_and_collections_parse():
@@ -268,7 +260,7 @@ def _write_zone_tile(folder: Path, epsg: int, lonlat_bounds, when, scars: bool, 
     import rasterio
     from affine import Affine
 
-    from pipeline.ingest import make_geobox
+    from pipeline.sources.load import make_geobox
 
     to_utm = pyproj.Transformer.from_crs(4326, epsg, always_xy=True)
     xs, ys = to_utm.transform([lonlat_bounds[0], lonlat_bounds[2]] * 2, [lonlat_bounds[1]] * 2 + [lonlat_bounds[3]] * 2)

@@ -5,125 +5,19 @@ the static catalog, saves the items it used, and the saved items reproduce the r
 from __future__ import annotations
 
 import datetime as dt
-import json
-import threading
-import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
 import pystac
 import pytest
-import shapely.geometry
 
 from pipeline.config import load_config
 from pipeline.errors import InputError
-from pipeline.ingest import ApiOptions, search_api
+from pipeline.sources.search import ApiOptions, search_api
 from pipeline.run import run
+from pipeline.testing.stac_api import FakeStacApi
 
 from . import encodings
 from .conftest import write_config
 
-PAGE_SIZE = 4
 CLIENT_TIMEOUT_S = 1.0
-STALL_S = 2.5
-
-
-class FakeStacApi:
-    """STAC API over a list of item dicts; the second page stalls once (longer than the client waits)."""
-
-    def __init__(self, items: list[dict]):
-        self.items = items
-        self.requests: list[tuple[str, str, dict | None]] = []
-        self.stalled: dict | None = None
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
-
-    def landing(self) -> dict:
-        return {
-            "type": "Catalog", "id": "cec-test-api", "stac_version": "1.0.0", "description": "test API",
-            "conformsTo": self.conformance()["conformsTo"],
-            "links": [
-                {"rel": "self", "href": self.url + "/", "type": "application/json"},
-                {"rel": "root", "href": self.url + "/", "type": "application/json"},
-                {"rel": "conformance", "href": self.url + "/conformance", "type": "application/json"},
-                {"rel": "search", "href": self.url + "/search", "type": "application/geo+json", "method": "GET"},
-                {"rel": "search", "href": self.url + "/search", "type": "application/geo+json", "method": "POST"},
-            ],
-        }
-
-    @staticmethod
-    def conformance() -> dict:
-        return {"conformsTo": [
-            "https://api.stacspec.org/v1.0.0/core",
-            "https://api.stacspec.org/v1.0.0/item-search",
-            "https://api.stacspec.org/v1.0.0/item-search#query",
-        ]}
-
-    def search(self, body: dict) -> dict:
-        start, end = (dt.datetime.fromisoformat(p[:10]).date() for p in body["datetime"].split("/"))
-        area = shapely.geometry.shape(body["intersects"])
-        limit = body.get("query", {}).get("eo:cloud_cover", {}).get("lte", 100)
-        hits = [i for i in self.items
-                if i["collection"] in body["collections"]
-                and start <= dt.date.fromisoformat(i["properties"]["datetime"][:10]) <= end
-                and shapely.geometry.shape(i["geometry"]).intersects(area)
-                and i["properties"]["eo:cloud_cover"] <= limit]
-        offset = int(body.get("next", 0))
-        size = min(int(body.get("limit", PAGE_SIZE)), PAGE_SIZE)
-        page = hits[offset: offset + size]
-        links = [{"rel": "root", "href": self.url + "/"}]
-        if offset + size < len(hits):
-            links.append({"rel": "next", "href": self.url + "/search", "method": "POST",
-                          "body": {**body, "next": str(offset + size)}, "merge": False})
-        return {"type": "FeatureCollection", "features": page, "links": links,
-                "numberMatched": len(hits), "numberReturned": len(page)}
-
-    def _handler(self):
-        api = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):  # keep pytest output clean
-                pass
-
-            def _send(self, obj: dict, status: int = 200):
-                raw = json.dumps(obj).encode()
-                try:
-                    self.send_response(status)
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(raw)))
-                    self.end_headers()
-                    self.wfile.write(raw)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass  # the client gave up on a stalled page
-
-            def do_GET(self):
-                api.requests.append(("GET", self.path, None))
-                if self.path.rstrip("/") == "":
-                    return self._send(api.landing())
-                if self.path == "/conformance":
-                    return self._send(api.conformance())
-                return self._send({"code": "NotFound", "description": "Not Found"}, 404)
-
-            def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                api.requests.append(("POST", self.path, body))
-                if self.path != "/search":
-                    return self._send({"code": "NotFound"}, 404)
-                if body.get("next") and not api.stalled:
-                    api.stalled = body
-                    time.sleep(STALL_S)
-                return self._send(api.search(body))
-
-        return Handler
-
 
 @pytest.fixture(scope="module")
 def api_items(small_scene):

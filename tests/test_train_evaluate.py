@@ -14,9 +14,9 @@ from typer.testing import CliRunner
 from pipeline.classify import load_model
 from pipeline.cli import app
 from pipeline.errors import InputError
-from pipeline.evaluate import NO_CHANGE, area_estimates, check_sample, draw_sample
+from pipeline.training.evaluate import NO_CHANGE, area_estimates, check_sample, draw_sample
 from pipeline.scars import FEATURES
-from pipeline.train import fit, read_labels, save_trained
+from pipeline.training.train import fit, read_labels, save_trained
 
 from .conftest import write_config
 
@@ -133,7 +133,7 @@ def test_calibrated_model_round_trips_and_its_card_records_cv_per_class(tmp_path
 
 
 def test_spatial_cv_never_splits_a_block(monkeypatch):
-    from pipeline import train
+    from pipeline.training import train
 
     seen = []
     original = train.GroupKFold.split
@@ -159,7 +159,7 @@ def test_verdicts_become_labels(tmp_path):
                               crs=4326)
     alerts.to_file(tmp_path / "alerts.geojson")
     csv = _verdict_csv(tmp_path / "v.csv", [["a1", "confirmed", "", "ana", "", ""],
-                                            ["a2", "rejected", "cloud edge", "ana", "", ""],
+                                            ["a2", "rejected", "cloud", "ana", "cloud edge", ""],
                                             ["a3", "confirmed", "", "ana", "it is a clearing", "clearing"]])
     labels = read_labels(csv, tmp_path / "alerts.geojson")
     assert labels.set_index("alert_id")["class"].to_dict() == {"a1": "mining", "a2": "other", "a3": "clearing"}
@@ -182,7 +182,7 @@ def test_cec_train_on_analyst_verdicts(small_scene, tmp_path):
     config = write_config(tmp_path / "run", small_scene)
     alerts = run(load_config(config)).alerts
     assert len(alerts) >= 6
-    rows = [[a, "rejected" if i % 3 == 0 else "confirmed", "test", "ana", "", ""]
+    rows = [[a, "rejected" if i % 3 == 0 else "confirmed", "other", "ana", "test", ""]
             for i, a in enumerate(alerts["alert_id"])]
     csv = _verdict_csv(tmp_path / "verdicts.csv", rows)
     out = tmp_path / "models" / "reviewed.skops"

@@ -31,7 +31,7 @@ from shapely.geometry import box, mapping, shape
 DEMO_DIR = Path(__file__).resolve().parent
 DEFAULT_REAL = Path("/work/shared/data/real")
 
-# Demo window (EPSG:32719): upper-left corner and size, as in pipeline.demo.SceneSpec.
+# Demo window (EPSG:32719): upper-left corner and size, as in pipeline.testing.scene.SceneSpec.
 WINDOW_X0, WINDOW_Y1, WINDOW_SIZE_M = 381550.0, 8564870.0, 5000.0
 CONTEXT_BOX_M = 30000.0
 AMW_PERIODS = ("2018_stock", "2019_new", "2020_new", "2021_new")

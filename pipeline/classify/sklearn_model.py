@@ -1,4 +1,4 @@
-"""Scar classifier: mining, clearing or other, from object features.
+"""The scikit-learn scar classifier: mining, clearing or other, from object features.
 
 Models are scikit-learn estimators saved with skops (never pickle) next to a JSON *card*
 (``<model>.card.json``) that records classes, features, training data, metrics, versions and
@@ -22,11 +22,12 @@ import skops.io as sio
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.ensemble import RandomForestClassifier
 
-from .errors import ModelIntegrityError
-from .files import sha256_of, write_atomic, write_json_atomic
-from .scars import FEATURES
-
-CLASSES = ("clearing", "mining", "other")
+from ..errors import ModelIntegrityError
+from ..files import sha256_of, write_atomic, write_json_atomic
+from ..model import CLASSES
+from ..scars import FEATURES
+from .banks import advancing_banks
+from .base import register_classifier
 TRUSTED_TYPES = [
     # Exactly what new_estimator / calibrated_estimator build: a random forest, optionally
     # wrapped in sigmoid (Platt) calibration.
@@ -51,26 +52,6 @@ TRUSTED_TYPES = [
     "numpy.random._mt19937.MT19937",
     "numpy.random.mtrand.RandomState",
 ]
-
-
-# Natural bank loss: a scar mostly near permanent water whose pixels were lost later the
-# farther they lie from the water (the river taking its bank, look after look). A mining pit or
-# a clearing beside a river appears at once. Such scars are ``other`` whatever the spectra say
-# (sand and water after the change make a bank look like mining to them).
-BANK_NEAR_WATER_MIN = 0.75     # share of the scar within scars.NEAR_WATER_M of water
-BANK_ONSET_CORR_MIN = 0.4      # correlation of onset look with distance to water
-BANK_ONSET_SPREAD_MIN = 1.0    # std of the onset, looks
-
-
-def advancing_banks(scars: pd.DataFrame) -> np.ndarray:
-    """bool per scar: natural bank loss (see BANK_* above); needs ``near_water_fraction``,
-    ``onset_water_corr`` and ``onset_spread_looks`` columns (scars.describe_scars has them)."""
-    needed = ("near_water_fraction", "onset_water_corr", "onset_spread_looks")
-    if scars.empty or not set(needed) <= set(scars.columns):
-        return np.zeros(len(scars), dtype=bool)
-    return ((scars["near_water_fraction"].to_numpy(dtype=float) >= BANK_NEAR_WATER_MIN)
-            & (scars["onset_water_corr"].to_numpy(dtype=float) >= BANK_ONSET_CORR_MIN)
-            & (scars["onset_spread_looks"].to_numpy(dtype=float) >= BANK_ONSET_SPREAD_MIN))
 
 
 @dataclass(frozen=True)
@@ -207,3 +188,6 @@ def load_model(path: Path) -> ScarModel:
     if classes != card.get("classes") or not set(classes) <= set(CLASSES):
         raise ModelIntegrityError(f"{path}: classes {classes} do not match the card or {list(CLASSES)}")
     return ScarModel(estimator=estimator, card=card, path=path)
+
+
+register_classifier(".skops", load_model)

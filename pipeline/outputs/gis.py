@@ -1,6 +1,6 @@
 """Alert exports for GIS and the field (I/O edge): styled GeoPackage and KML.
 
-GeoJSON, CSV and ``summary.csv`` writers are in :mod:`pipeline.alerts`. Every file here is
+GeoJSON, CSV and ``summary.csv`` writers are in :mod:`.geojson` and :mod:`.tables`. Every file here is
 built under a temporary name in the destination folder and renamed into place.
 
 - GeoPackage: layer ``alerts`` plus a ``layer_styles`` table holding a QGIS QML style
@@ -20,15 +20,20 @@ from pathlib import Path
 
 import geopandas as gpd
 
-from .alerts import CLASS_NAMES, _flat, atomic
+from ..files import write_output
+from ..model import CLASSES
+from .registry import register_writer
+from .tables import flat_table
 
 LAYER = "alerts"
 CLASS_COLOURS = {"mining": "227,26,28", "clearing": "255,127,0", "other": "106,61,154"}
 """Fill colours (R,G,B) per class, shared by the GeoPackage style, the KML and the report."""
+
+
 def qml_style(column: str = "class") -> str:
     """A QGIS QML categorised renderer over ``column``: one semi-transparent fill per class."""
     categories, symbols = [], []
-    for i, name in enumerate(CLASS_NAMES):
+    for i, name in enumerate(CLASSES):
         rgb = CLASS_COLOURS[name]
         categories.append(f'<category symbol="{i}" value="{name}" label="{name}" render="true"/>')
         symbols.append(
@@ -85,13 +90,13 @@ def _add_layer_styles(gpkg: Path, layer: str) -> None:
 
 def write_gpkg(alerts: gpd.GeoDataFrame, path: Path) -> Path:
     """``alerts.gpkg``: layer ``alerts`` (EPSG:4326) with a default QGIS style per class."""
-    frame = gpd.GeoDataFrame(_flat(alerts), geometry=alerts.geometry.to_numpy(), crs=4326)
+    frame = gpd.GeoDataFrame(flat_table(alerts), geometry=alerts.geometry.to_numpy(), crs=4326)
 
     def write(tmp: Path) -> None:
         frame.to_file(tmp, driver="GPKG", layer=LAYER, engine="pyogrio", geometry_type="Unknown")
         _add_layer_styles(tmp, LAYER)
 
-    return atomic(path, write)
+    return write_output(path, write)
 
 
 def _description(row: dict) -> str:
@@ -114,7 +119,7 @@ def _description(row: dict) -> str:
 
 def write_kml(alerts: gpd.GeoDataFrame, path: Path) -> Path:
     """``alerts.kml`` (GDAL KML driver): one Placemark per alert with its facts."""
-    flat = _flat(alerts)
+    flat = flat_table(alerts)
     flat.insert(0, "Name", flat["alert_id"])
     flat.insert(1, "Description", [_description(r) for r in flat.to_dict("records")])
     frame = gpd.GeoDataFrame(flat, geometry=alerts.geometry.to_numpy(), crs=4326)
@@ -123,4 +128,8 @@ def write_kml(alerts: gpd.GeoDataFrame, path: Path) -> Path:
         # GDAL's KML driver takes the Placemark name and description from these two columns
         frame.to_file(tmp, driver="KML", layer=LAYER, engine="pyogrio")
 
-    return atomic(path, write)
+    return write_output(path, write)
+
+
+register_writer("gpkg", "alerts.gpkg", write_gpkg)
+register_writer("kml", "alerts.kml", write_kml)

@@ -7,11 +7,19 @@ Class accuracy is judged on the found scars: the class of the alert that covers 
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
+
+from ..aoi import load_zones, read_layer, utm_epsg
+from ..config import RunConfig
+from ..errors import ConfigError, InputError
+from ..model import CLASSES
 
 MIN_OVERLAP = 0.3
 
@@ -164,8 +172,6 @@ def draw_sample(alerts: gpd.GeoDataFrame, zones: gpd.GeoDataFrame, n_per_stratum
 
 def _random_points(geom, n: int, rng: np.random.Generator) -> list:
     """``n`` points uniform within a polygonal geometry (rejection sampling in its bounds)."""
-    import shapely
-
     minx, miny, maxx, maxy = geom.bounds
     shapely.prepare(geom)
     out: list = []
@@ -179,8 +185,6 @@ def _random_points(geom, n: int, rng: np.random.Generator) -> list:
 
 def check_sample(sample: pd.DataFrame, source: str = "sample") -> pd.DataFrame:
     """Validate a labelled sample; raise InputError naming the file and the problem."""
-    from .errors import InputError
-
     missing = [c for c in ("stratum", "stratum_area_ha", "reference") if c not in sample.columns]
     if missing:
         raise InputError(f"{source}: missing columns {missing}; expected {list(SAMPLE_COLUMNS)}")
@@ -277,3 +281,53 @@ def area_table(estimates: dict) -> pd.DataFrame:
                          "producers_acc": e["producers_accuracy"], "producers_ci95": e["producers_accuracy_ci95"],
                          "overall_acc": result["overall_accuracy"], "overall_ci95": result["overall_accuracy_ci95"]})
     return pd.DataFrame(rows)
+
+
+def _alerts_or_empty(path: Path) -> gpd.GeoDataFrame | None:
+    """The alerts of an alert file, or None when it holds no feature (an empty collection)."""
+    return read_layer(path, "alerts") if path.stat().st_size > 60 else None
+
+
+def score_alert_file(alerts: Path, reference: Path, min_area_ha: float = 0.0) -> ObjectScores:
+    """Object scores of an alerts file against reference polygons, in the reference's UTM zone.
+
+    Reference polygons flagged ``below_mmu`` or smaller than ``min_area_ha`` are left out.
+    """
+    ref = read_layer(reference, "reference")
+    found = _alerts_or_empty(Path(alerts))
+    centre = ref.to_crs(4326).union_all().centroid
+    epsg = utm_epsg(centre.x, centre.y)
+    ref = ref.to_crs(epsg)
+    if "below_mmu" in ref.columns:
+        ref = ref[~ref["below_mmu"].astype(bool)]
+    ref = ref[ref.area / 1e4 >= min_area_ha]
+    found = found.to_crs(epsg) if found is not None else gpd.GeoDataFrame({"class": []}, geometry=[], crs=epsg)
+    return score_objects(found, ref.reset_index(drop=True))
+
+
+def sample_run(run_dir: Path, n: int, n_no_change: int | None = None, seed: int = 0) -> pd.DataFrame:
+    """A stratified random sample (:func:`draw_sample`) of a run's map as a table with lon/lat.
+
+    ``n`` points per alert class and ``n_no_change`` (default ``n``) in the no-change stratum,
+    drawn in the areas' UTM zone; the run's ``run.json`` names the areas.
+    """
+    run_dir = Path(run_dir)
+    run_json = run_dir / "run.json"
+    if not run_json.is_file():
+        raise ConfigError(f"{run_json}: not found; --run must be the output folder of `cec run`")
+    config = RunConfig.model_validate(json.loads(run_json.read_text())["config"])
+    zones = load_zones(config.areas)
+    alerts = _alerts_or_empty(run_dir / "alerts.geojson")
+    centre = zones.to_crs(4326).union_all().centroid
+    epsg = utm_epsg(centre.x, centre.y)
+    zones = zones.to_crs(epsg)
+    if alerts is None:
+        alerts = gpd.GeoDataFrame({"class": [], "protected_area_id": []}, geometry=[], crs=epsg)
+    alerts = alerts.to_crs(epsg)
+    counts = {name: n for name in CLASSES} | {NO_CHANGE: n if n_no_change is None else n_no_change}
+    points = draw_sample(alerts, zones, counts, seed)
+    lonlat = points.to_crs(4326)
+    table = points.drop(columns="geometry")
+    table.insert(1, "lon", lonlat.geometry.x.round(6))
+    table.insert(2, "lat", lonlat.geometry.y.round(6))
+    return table

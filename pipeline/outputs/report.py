@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import base64
 import html
+import math
 from pathlib import Path
 
 import geopandas as gpd
 import pandas as pd
 import shapely
 
+from ..files import write_output_text
 from .evidence import svg_path
-from .export import CLASS_COLOURS
+from .gis import CLASS_COLOURS
 
 TEXT = {
     "es": {"title": "Reporte de alertas", "map": "Mapa", "summary": "Resumen por área y zona", "alerts": "Alertas",
@@ -52,7 +54,6 @@ document.querySelectorAll('table.sortable').forEach(function (table) {
 
 def map_svg(zones: gpd.GeoDataFrame, alerts: gpd.GeoDataFrame, width_px: int = 640) -> str:
     """Inline SVG of the zones and alerts (EPSG:4326 in, equirectangular at the mean latitude)."""
-    import math
 
     # frame the alerts (with context) when there are any, else the zones
     focus = list(alerts.geometry) or list(zones.to_crs(4326).geometry)
@@ -158,8 +159,6 @@ img {{ image-rendering: pixelated; margin-right: 2px; border: 1px solid #aaa; }}
 def write_report(out: Path, alerts: gpd.GeoDataFrame, zones: gpd.GeoDataFrame, summary: pd.DataFrame,
                  info: dict, lang: str = "es") -> Path:
     """Write ``<out>/report.html`` atomically, inlining the SWIR chips of existing evidence bundles."""
-    from .alerts import atomic_text
-
     chips = {}
     for alert_id in alerts["alert_id"]:
         folder = Path(out) / "evidence" / alert_id
@@ -167,4 +166,4 @@ def write_report(out: Path, alerts: gpd.GeoDataFrame, zones: gpd.GeoDataFrame, s
                 for when in ("before", "after") if (folder / f"{when}_swir.png").is_file()}
         if pair:
             chips[alert_id] = pair
-    return atomic_text(Path(out) / "report.html", report_html(alerts, zones, summary, info, chips, lang))
+    return write_output_text(Path(out) / "report.html", report_html(alerts, zones, summary, info, chips, lang))

@@ -24,22 +24,21 @@ import pandas as pd
 from sklearn.metrics import classification_report
 from sklearn.model_selection import GroupKFold, cross_val_predict
 
-from .aoi import read_layer
-from .classify import CALIBRATION_FOLDS, CLASSES, calibrated_estimator, new_estimator, save_model
-from .config import RunConfig
-from .errors import InputError
+from ..aoi import read_layer
+from ..classify import CALIBRATION_FOLDS, calibrated_estimator, new_estimator, save_model
+from ..config import RunConfig
+from ..detect import detect
+from ..errors import InputError
+from ..model import CLASSES
+from ..progress import Reporter
+from ..scars import FEATURES
 from .evaluate import match_labels
-from .run import Reporter, detect
-from .scars import FEATURES
+from .verdicts import read_verdicts
 
 BLOCK_M = 2000.0  # spatial CV block edge
 
 
-VERDICT_COLUMNS = ("alert_id", "verdict", "reason", "reviewer", "comment")
-VERDICTS = ("confirmed", "rejected")
-
-
-def read_verdicts(path: Path, alerts_path: Path | None) -> gpd.GeoDataFrame:
+def verdict_labels(path: Path, alerts_path: Path | None) -> gpd.GeoDataFrame:
     """Label polygons from an analyst verdict CSV and the alerts file its ids refer to.
 
     Returns the reviewed alerts' geometries with ``class`` (rejected → ``other``; confirmed → the
@@ -48,24 +47,15 @@ def read_verdicts(path: Path, alerts_path: Path | None) -> gpd.GeoDataFrame:
     path = Path(path)
     if alerts_path is None:
         raise InputError(f"{path}: a verdict CSV needs --alerts, the alerts.geojson its alert_id values refer to")
-    try:
-        verdicts = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (OSError, pd.errors.ParserError, UnicodeDecodeError) as err:
-        raise InputError(f"{path}: not a readable CSV: {err}") from None
-    missing = [c for c in VERDICT_COLUMNS if c not in verdicts.columns]
-    if missing:
-        raise InputError(f"{path}: missing columns {missing}; expected {list(VERDICT_COLUMNS)} (+ optional class)")
+    verdicts = read_verdicts(path)
     alerts = read_layer(alerts_path, "alerts").set_index("alert_id")
     rows = []
     for line, row in enumerate(verdicts.to_dict("records"), start=2):
-        verdict = row["verdict"].strip().lower()
-        if verdict not in VERDICTS:
-            raise InputError(f"{path}, line {line}: verdict {row['verdict']!r} is not one of {list(VERDICTS)}")
         if row["alert_id"] not in alerts.index:
             raise InputError(f"{path}, line {line}: alert_id {row['alert_id']!r} is not in {alerts_path}")
         alert = alerts.loc[row["alert_id"]]
         given = str(row.get("class", "") or "").strip()
-        cls = "other" if verdict == "rejected" else (given or str(alert["class"]))
+        cls = "other" if row["verdict"] == "rejected" else (given or str(alert["class"]))
         if cls not in CLASSES:
             raise InputError(f"{path}, line {line}: class {cls!r} is not one of {list(CLASSES)}")
         rows.append({"alert_id": row["alert_id"], "class": cls, "geometry": alert.geometry})
@@ -78,9 +68,9 @@ def read_verdicts(path: Path, alerts_path: Path | None) -> gpd.GeoDataFrame:
 
 def read_labels(path: Path, alerts: Path | None = None) -> gpd.GeoDataFrame:
     """Training labels: reference polygons with a ``class`` of mining, clearing or other
-    (GeoJSON, GPKG, …), or an analyst verdict CSV (with ``alerts``, see :func:`read_verdicts`)."""
+    (GeoJSON, GPKG, …), or an analyst verdict CSV (with ``alerts``, see :func:`verdict_labels`)."""
     if Path(path).suffix.lower() == ".csv":
-        return read_verdicts(path, alerts)
+        return verdict_labels(path, alerts)
     labels = read_layer(path, "labels")
     if "class" not in labels.columns:
         raise InputError(f"{path}: labels need a 'class' field (mining, clearing or other)")

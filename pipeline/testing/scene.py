@@ -160,11 +160,6 @@ DEMO_SPEC = SceneSpec()
 _TRAINING_OFFSETS_KM = ((-5, 0), (-5, -5), (-10, -5), (-5, 5), (0, -5), (-10, 0), (10, 5), (0, 5))
 
 
-def demo_dir() -> Path:
-    """``<repo>/data/demo``: committed demo sources; ``generated/`` holds generated scenes."""
-    return Path(__file__).resolve().parents[1] / "data" / "demo"
-
-
 def training_specs(n: int) -> list[SceneSpec]:
     """``n`` specs for training: other windows around La Pampa (never the demo one), seeds 101+.
 
@@ -267,13 +262,14 @@ class _Sources:
     buffer: shapely.Geometry   # buffer zone, EPSG:32719
     amw: gpd.GeoDataFrame      # AMW polygons, EPSG:32719, column "period"
     spectra: dict              # class -> (n, 6) reflectance
+    sha256: str                # digest of the source files (scene.json records it)
 
 
 def _read_sources(root: Path) -> _Sources:
     core, buffer, amw = (gpd.read_file(root / name).to_crs(CRS) for name in _SOURCES[:3])
     with rasterio.open(root / _SOURCES[3]) as src:
         refl = src.read().astype(np.float32) / 10000.0
-    return _Sources(core.union_all(), buffer.union_all(), amw, _class_spectra(refl))
+    return _Sources(core.union_all(), buffer.union_all(), amw, _class_spectra(refl), _sources_digest(root))
 
 
 def _sources_digest(root: Path) -> str:
@@ -935,7 +931,7 @@ def _write_truth(root: Path, spec: SceneSpec, src: _Sources, old, scars, river, 
     lookalikes += list(extra_lookalikes)
     _write_geojson(root / "lookalikes.geojson", lookalikes, utm=True)
     meta = {"generator_version": GENERATOR_VERSION, "spec": _spec_json(spec),
-            "sources_sha256": _sources_digest(demo_dir()), "crs": CRS,
+            "sources_sha256": src.sha256, "crs": CRS,
             "transform_10m": list(_transform(spec))[:6], "bounds": list(win.bounds),
             "shape_10m": [spec.height_px, spec.width_px],
             "files": {"catalog": "catalog.json", "truth": "truth.geojson (EPSG:4326)",
@@ -968,7 +964,7 @@ def _write_catalog(root: Path, spec: SceneSpec, items: list[pystac.Item]) -> Non
 
 # ----------------------------------------------------------------------------- public API
 
-def generate_scene(spec: SceneSpec, out_dir: Path) -> Path:
+def generate_scene(spec: SceneSpec, out_dir: Path, sources_dir: Path) -> Path:
     """Write the catalog, assets and truth into ``out_dir``; return the ``catalog.json`` path.
 
     Built in a temporary directory beside ``out_dir``, then renamed into place (an existing
@@ -978,7 +974,7 @@ def generate_scene(spec: SceneSpec, out_dir: Path) -> Path:
     """
     out_dir = Path(out_dir).resolve()
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    src = _read_sources(demo_dir())
+    src = _read_sources(Path(sources_dir))
     river = _build_river(spec, src)
     old, scars, dropped = _plan_scars(spec, src, river)
     ground = _build_ground(spec, src.spectra, old, scars, river)
@@ -1048,21 +1044,22 @@ def _replace_dir(new: Path, target: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def ensure_scene(spec: SceneSpec, out_dir: Path) -> Path:
+def ensure_scene(spec: SceneSpec, out_dir: Path, sources_dir: Path) -> Path:
     """Reuse ``out_dir`` if its scene.json records this spec, GENERATOR_VERSION and sources;
-    otherwise (or if anything is missing or unreadable) regenerate it. Returns catalog.json."""
+    otherwise (or if anything is missing or unreadable) regenerate it. Returns catalog.json.
+
+    ``sources_dir`` holds the committed source files (``data/demo`` of the repository)."""
     out_dir = Path(out_dir)
     try:
         meta = json.loads((out_dir / "scene.json").read_text())
         if (meta["generator_version"] == GENERATOR_VERSION and meta["spec"] == _spec_json(spec)
-                and meta["sources_sha256"] == _sources_digest(demo_dir())
+                and meta["sources_sha256"] == _sources_digest(Path(sources_dir))
                 and (out_dir / "catalog.json").is_file()):
             return out_dir / "catalog.json"
     except (OSError, ValueError, KeyError):
         pass
-    return generate_scene(spec, out_dir)
+    return generate_scene(spec, out_dir, sources_dir)
 
 
-if __name__ == "__main__":   # python -m pipeline.demo [OUT_DIR]
-    print(ensure_scene(DEMO_SPEC, Path(sys.argv[1]) if len(sys.argv) > 1
-                       else demo_dir() / "generated" / "demo"))
+if __name__ == "__main__":   # python -m pipeline.testing.scene SOURCES_DIR OUT_DIR
+    print(ensure_scene(DEMO_SPEC, Path(sys.argv[2]), Path(sys.argv[1])))

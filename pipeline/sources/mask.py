@@ -1,6 +1,7 @@
 """Clear-sky masks: which pixel of which look can be trusted.
 
-Pure functions over xarray/dask arrays: no I/O, no ``.compute()``.
+Pure functions over xarray/dask arrays (no I/O, no ``.compute()``), and their numpy twins
+for chips (``*_clear_pixels``). Each source profile names the rule of its mask band.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ import numpy as np
 import xarray as xr
 from scipy import ndimage
 
-from .ingest import REFLECTANCE_BANDS
+from ..model import BANDS
 
 # Sentinel-2 Scene Classification (SCL) classes.
 SCL_NODATA, SCL_SATURATED, SCL_DARK, SCL_SHADOW = 0, 1, 2, 3
@@ -65,7 +66,7 @@ def _clear(
     clouds grown by ``cloud_buffer_m`` and from nodata (mask band or any reflectance band)
     grown by ``nodata_edge_m``."""
     valid = mask_valid
-    for band in REFLECTANCE_BANDS:
+    for band in BANDS:
         valid = valid & data[band].notnull()
     clear = keep & ~_grow_lazy(~valid, int(round(nodata_edge_m / resolution_m)))
     if flagged is not None:
@@ -132,14 +133,16 @@ def qa_pixel_clear(
 
 def all_valid_clear(data: xr.Dataset, resolution_m: float, nodata_edge_m: float = 20.0) -> xr.DataArray:
     """Clear mask for cloud-free composites without a mask band: every valid pixel is clear."""
-    valid = data[REFLECTANCE_BANDS[0]].notnull()
+    valid = data[BANDS[0]].notnull()
     return _clear(data, valid, valid, None, resolution_m, 0.0, nodata_edge_m)
 
 
-def clear_mask(data: xr.Dataset, resolution_m: float, cloud_buffer_m: float, nodata_edge_m: float) -> xr.DataArray:
-    """The clear mask for whatever mask band the source has (none, ``scl``, ``qa_pixel``)."""
-    if "scl" in data:
-        return scl_clear(data, resolution_m, cloud_buffer_m, nodata_edge_m)
-    if "qa_pixel" in data:
-        return qa_pixel_clear(data, resolution_m, cloud_buffer_m, nodata_edge_m)
-    return all_valid_clear(data, resolution_m, nodata_edge_m)
+def scl_clear_pixels(scl: np.ndarray) -> np.ndarray:
+    """Numpy: SCL values (NaN = nodata) -> True where the class is clear (vegetation, bare, water, unclassified)."""
+    return np.isin(scl, SCL_CLEAR)
+
+
+def qa_pixel_clear_pixels(qa: np.ndarray) -> np.ndarray:
+    """Numpy: QA_PIXEL values (NaN = fill) -> True where no fill, cloud, cirrus, shadow or snow bit is set."""
+    bits = np.nan_to_num(np.asarray(qa, dtype="float64"), nan=1).astype("uint16")
+    return (bits & _bits(QA_DROP_BITS)) == 0

@@ -21,13 +21,25 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+import logging
 import struct
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
+import geopandas as gpd
 import numpy as np
+import rasterio
+import rasterio.features
 import shapely
+from rasterio.transform import from_origin
+from rasterio.warp import Resampling, reproject
+
+from ..files import sha256_of, write_atomic, write_json_atomic, write_text_atomic
+from ..sources.load import href_patcher
+from ..sources.registry import resolve_profile
+
+log = logging.getLogger(__name__)
 
 CHIP_MARGIN_M = 150.0
 """Context around the scar's bounding box on each side, metres."""
@@ -35,7 +47,6 @@ MIN_CHIP_M = 600.0
 """Smallest chip edge, metres."""
 CLEAR_SHARE = 0.9
 """A look is clear at the scar when this share of the chip's valid pixels is clear."""
-SCL_CLEAR = (4, 5, 6, 7, 11)  # vegetation, bare, water, unclassified, snow: not cloud or shadow
 COMBOS = {"rgb": ("red", "green", "blue"), "swir": ("swir22", "nir", "red")}
 OUTLINE_RGB = (255, 230, 0)
 
@@ -242,12 +253,6 @@ def read_look(items: list, bounds: tuple[float, ...], epsg: int, resolution_m: f
     ``items`` (pystac) of the same look are mosaicked in order; each asset is warped to the
     chip grid (EPSG:``epsg``, ``resolution_m`` pixels, nearest neighbour).
     """
-    import rasterio
-    from rasterio.transform import from_origin
-    from rasterio.warp import Resampling, reproject
-
-    from .ingest import resolve_profile, resolve_scale_offset
-
     minx, miny, maxx, maxy = bounds
     shape = (int(round((maxy - miny) / resolution_m)), int(round((maxx - minx) / resolution_m)))
     transform = from_origin(minx, maxy, resolution_m, resolution_m)
@@ -269,19 +274,13 @@ def read_look(items: list, bounds: tuple[float, ...], epsg: int, resolution_m: f
 
         for band in bands:
             key = profile.assets[band]
-            scale, offset = resolve_scale_offset(item, key, profile)
+            scale, offset = profile.scale_offset(item, key)
             dn = read(key, profile.nodata)
             fill = np.isnan(bands[band]) & np.isfinite(dn)
             bands[band][fill] = dn[fill] * scale + offset
         here = np.isfinite(bands["red"])
-        if profile.mask_asset and profile.mask_asset in item.assets:
-            mask = read(profile.mask_asset, 0)
-            if profile.mask_band == "scl":
-                ok = np.isin(mask, SCL_CLEAR)
-            else:  # Landsat QA_PIXEL: dilated cloud, cirrus, cloud, shadow bits clear
-                bits = np.nan_to_num(mask, nan=1).astype("uint16")
-                ok = (bits & 0b11110) == 0
-            clear |= here & ok
+        if profile.has_mask(item) and profile.clear_pixels is not None:
+            clear |= here & profile.clear_pixels(read(profile.mask_asset, 0))
         else:
             clear |= here
         valid |= here
@@ -297,11 +296,6 @@ def write_bundle(
     lang: str = "es",
 ) -> Path:
     """Write ``<out>/evidence/<alert_id>/`` (chips, ficha, manifest last) atomically per file."""
-    import rasterio.features
-    from rasterio.transform import from_origin
-
-    from .files import sha256_of, write_atomic, write_json_atomic, write_text_atomic
-
     folder = Path(out) / "evidence" / alert["alert_id"]
     chips = {"before": looks[before][0], "after": looks[after][0]}
     any_band = next(iter(chips["before"].values()))
@@ -339,9 +333,6 @@ def write_bundle(
 
 def _scar_region(geometry_utm: shapely.Geometry, bounds: tuple, resolution_m: float) -> np.ndarray:
     """Boolean chip-shaped mask of the scar grown by two pixels (where clarity matters)."""
-    import rasterio.features
-    from rasterio.transform import from_origin
-
     shape = (int(round((bounds[3] - bounds[1]) / resolution_m)), int(round((bounds[2] - bounds[0]) / resolution_m)))
     return rasterio.features.rasterize([(geometry_utm.buffer(2 * resolution_m), 1)], out_shape=shape,
                                        transform=from_origin(bounds[0], bounds[3], resolution_m, resolution_m),
@@ -354,13 +345,6 @@ def write_evidence(out: Path, alerts, detections, resolution_m: float, lang: str
     Returns alert id -> folder. Alerts whose area has no look before the change are skipped
     (logged): there is nothing to compare with.
     """
-    import logging
-
-    import geopandas as gpd
-
-    from .ingest import href_patcher
-
-    log = logging.getLogger(__name__)
     by_area = {d.area_id: d for d in detections}
     folders = {}
     for row in alerts.to_dict("records"):

@@ -1,0 +1,5 @@
+"""``python -m pipeline.cli``."""
+
+from . import app
+
+app()

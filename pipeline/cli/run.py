@@ -1,0 +1,87 @@
+"""``cec run``: the batch job (or its plan with ``--dry-run``)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from ..batch import planned_outputs, run_batch
+from ..config import RunConfig, load_config
+from .common import RichReporter, app, console, dask_client, demo_config, fail, setup_logging
+
+
+def _print_table(config: RunConfig, result) -> None:
+    alerts = result.alerts
+    table = Table(title=f"{config.name}: {len(alerts)} alerts, monitor {config.periods.monitor[0]}..{config.periods.monitor[1]}")
+    for column in ("protected area", "zone", "class", "alerts", "hectares"):
+        table.add_column(column, justify="right" if column in ("alerts", "hectares") else "left")
+    if len(alerts):
+        grouped = alerts.groupby(["protected_area_name", "zone", "class"])["area_ha"].agg(["count", "sum"])
+        for (area, zone, cls), row in grouped.iterrows():
+            table.add_row(area, zone, cls, str(int(row["count"])), f"{row['sum']:.1f}")
+    Console().print(table)
+    console.print(f"outputs in {config.output.dir}" + (f"; {len(result.skipped)} inputs skipped (see run.json)" if result.skipped else ""))
+
+
+@app.command()
+def run(
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="Run config (YAML); default: the bundled demo."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Output folder (overrides output.dir)."),
+    scheduler: Optional[str] = typer.Option(None, "--scheduler", help="tcp://host:port of a running dask scheduler."),
+    workers: Optional[int] = typer.Option(None, "--workers", help="LocalCluster workers (overrides dask.n_workers)."),
+    since: Optional[datetime] = typer.Option(
+        None, "--since", formats=["%Y-%m-%d"],
+        help="First day of the monitor window (default: the last processed date minus lifecycle.lookback_days)."),
+    until: Optional[datetime] = typer.Option(
+        None, "--until", formats=["%Y-%m-%d"], help="Last day of the monitor window (default: periods.monitor end, or today)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="List areas × items × outputs; read no pixels, write nothing."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Redo the window even if all its items were processed."),
+    lang: Optional[str] = typer.Option(None, "--lang", help="es or en: language of the fichas and the report (output.lang)."),
+    verbose: bool = typer.Option(False, "--verbose", "-v"),
+) -> None:
+    """Run the batch job: search, load, detect, classify and write alerts.
+
+    Incremental: with no --since/--until, the window starts where the last run on this output
+    folder ended; a window whose items were all processed before is skipped (exit 0).
+    """
+    setup_logging(verbose)
+    try:
+        path = config if config is not None else demo_config()
+        cfg = load_config(path, {"output.dir": out, "dask.scheduler": scheduler, "dask.n_workers": workers,
+                                 "output.lang": lang})
+        options = {"since": since.date() if since else None, "until": until.date() if until else None,
+                   "dry_run": dry_run, "overwrite": overwrite}
+        if dry_run:
+            result = run_batch(cfg, RichReporter(), **options)
+        else:
+            with dask_client(cfg.dask):
+                result = run_batch(cfg, RichReporter(), **options)
+    except Exception as err:  # noqa: BLE001 - mapped to exit codes
+        fail(err)
+    if result.status == "dry run":
+        _print_plan(cfg, result)
+    elif result.status == "nothing new":
+        console.print(f"nothing new in {result.window.start}..{result.window.end}: every item was processed "
+                      f"before; outputs in {cfg.output.dir} left as they were (--overwrite redoes the window)")
+    else:
+        _print_table(cfg, result)
+    raise typer.Exit(result.exit_code)
+
+
+def _print_plan(config: RunConfig, result) -> None:
+    w = result.window
+    out = Console()
+    out.print(f"dry run: monitor window {w.start}..{w.end} (looks loaded from {w.load_start}; "
+              f"{'incremental' if w.incremental else 'from the config or flags'})")
+    for area in result.plan:
+        new = [i for i in area["monitor_items"] if i["new"]]
+        out.print(f"area {area['area_id']}: {len(area['baseline_items'])} baseline items, "
+                  f"{len(area['monitor_items'])} monitor items in the window, {len(new)} new")
+        for item in area["monitor_items"]:
+            out.print(f"  {item['date']}  {item['id']}  {'new' if item['new'] else 'processed'}")
+    out.print(f"outputs in {config.output.dir}: {', '.join(planned_outputs(config))}")

@@ -1,0 +1,219 @@
+"""Checking STAC items and loading them as a dask-backed reflectance cube (odc-stac).
+
+Each item's :class:`~pipeline.sources.profile.SourceProfile` (:mod:`pipeline.sources.registry`)
+maps its asset keys to the common bands and gives scale and offset: ``raster:bands``
+scale/offset win when present, and then nothing else is added (an offset is never applied
+twice). :func:`check_reflectance` refuses looks whose reflectance is massively negative, the
+symptom of a doubled offset.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlparse
+
+import numpy as np
+import pystac
+import rasterio
+import shapely.geometry
+import xarray as xr
+from odc.geo.geobox import GeoBox
+
+from ..errors import InputError, NoItemsError
+from ..model import Observations
+from .registry import resolve_profile
+from .search import item_datetime
+
+log = logging.getLogger(__name__)
+
+
+def href_patcher(items: Iterable[pystac.Item]) -> Callable[[str], str] | None:
+    """A read-time href signer for Planetary Computer assets, or None when no item needs one."""
+    for item in items:
+        for asset in item.assets.values():
+            host = urlparse(asset.href).netloc
+            if host.endswith(".blob.core.windows.net"):
+                import planetary_computer
+
+                return planetary_computer.sign
+    return None
+
+
+
+@dataclass
+class ItemCheck:
+    """Items that can be read, and the ones skipped with the reason."""
+
+    usable: list[pystac.Item] = field(default_factory=list)
+    skipped: list[dict] = field(default_factory=list)
+
+
+def _local_path(href: str) -> Path | None:
+    parsed = urlparse(href)
+    if parsed.scheme in ("", "file"):
+        return Path(parsed.path)
+    return None
+
+
+def check_items(items: Iterable[pystac.Item]) -> ItemCheck:
+    """Open the header of every local asset; an item with a missing or corrupt asset is skipped.
+
+    The mask asset is optional (composites carry none). Remote assets are not probed (that
+    would cost a request each); odc-stac reports them at load time instead.
+    """
+    result = ItemCheck()
+    for item in items:
+        try:
+            profile = resolve_profile(item)
+            keys = profile.asset_keys()
+            if not profile.has_mask(item):
+                keys.pop(profile.mask_band or "", None)
+            for band, key in keys.items():
+                if key not in item.assets:
+                    raise InputError(f"asset {key!r} ({band}) missing")
+                if band in profile.assets:
+                    profile.scale_offset(item, key)
+                path = _local_path(item.assets[key].get_absolute_href() or "")
+                if path is None:
+                    continue
+                if not path.is_file():
+                    raise InputError(f"asset {key!r}: file not found: {path}")
+                try:
+                    with rasterio.open(path) as src:
+                        src.profile  # noqa: B018 - reading the header is the check
+                except rasterio.RasterioIOError as err:
+                    raise InputError(f"asset {key!r}: unreadable file {path}: {err}") from None
+        except InputError as err:
+            log.warning("skipping item %s: %s", item.id, err)
+            result.skipped.append({"item": item.id, "reason": str(err)})
+            continue
+        result.usable.append(item)
+    return result
+
+
+def solar_day(item: pystac.Item) -> str:
+    """Local solar date of an acquisition: same-day tiles of one pass form one observation."""
+    lon = shapely.geometry.shape(item.geometry).centroid.x if item.geometry else 0.0
+    return (item_datetime(item) + dt.timedelta(hours=lon / 15.0)).date().isoformat()
+
+
+def make_geobox(bounds_utm: tuple[float, float, float, float], epsg: int, resolution_m: float) -> GeoBox:
+    """Pixel grid over ``bounds_utm`` (xmin, ymin, xmax, ymax) snapped to multiples of the resolution."""
+    xmin, ymin, xmax, ymax = bounds_utm
+    r = resolution_m
+    xmin, ymin = np.floor(xmin / r) * r, np.floor(ymin / r) * r
+    xmax, ymax = np.ceil(xmax / r) * r, np.ceil(ymax / r) * r
+    return GeoBox.from_bbox((xmin, ymin, xmax, ymax), crs=f"EPSG:{epsg}", resolution=r)
+
+
+def partition_items(items: Sequence[pystac.Item]) -> list[list[pystac.Item]]:
+    """Split items into groups loadable together: one profile, all with or all without a mask.
+
+    Groups come in a stable order (profile name, then mask first).
+    """
+    groups: dict[tuple[str, bool], list[pystac.Item]] = {}
+    for item in items:
+        profile = resolve_profile(item)
+        groups.setdefault((profile.name, not profile.has_mask(item)), []).append(item)
+    return [groups[key] for key in sorted(groups)]
+
+
+def load_observations(
+    items: Sequence[pystac.Item],
+    geobox: GeoBox,
+    chunk_px: int,
+    patch_url: Callable[[str], str] | None = None,
+) -> Observations:
+    """Load items of one profile onto ``geobox`` as a lazy (dask) reflectance cube.
+
+    Same-solar-day items are mosaicked into one time step (odc-stac reprojects every tile,
+    whatever its MGRS tile or UTM zone, onto the grid). Reflectance = DN × scale + offset per
+    item and band (``raster:bands`` first, else the profile); DN equal to nodata → NaN. The
+    mask band is loaded when every item has it (see :func:`partition_items` for mixed input).
+    ``patch_url`` signs hrefs at read time (Planetary Computer).
+    """
+    import odc.stac
+
+    if not items:
+        raise NoItemsError("no items to load")
+    profiles = {resolve_profile(item).name: resolve_profile(item) for item in items}
+    if len(profiles) != 1:
+        raise InputError(
+            f"one load takes one source profile, got {sorted(profiles)}: split with partition_items"
+        )
+    profile = next(iter(profiles.values()))
+    masked = {profile.has_mask(item) for item in items}
+    if len(masked) != 1:
+        raise InputError("one load takes items all with or all without a mask band: split with partition_items")
+    keys = profile.asset_keys() if masked.pop() else dict(profile.assets)
+
+    groups: dict[str, list[pystac.Item]] = {}
+    for item in items:
+        groups.setdefault(solar_day(item), []).append(item)
+    days = sorted(groups)
+
+    resampling = {key: "bilinear" for key in profile.assets.values()}
+    if profile.mask_asset:
+        resampling[profile.mask_asset] = "nearest"
+    raw = odc.stac.load(
+        items,
+        bands=list(keys.values()),
+        geobox=geobox,
+        chunks={"time": 1, "y": chunk_px, "x": chunk_px},
+        groupby=lambda item, parsed, idx: solar_day(item),
+        resampling={k: v for k, v in resampling.items() if k in keys.values()},
+        patch_url=patch_url,
+        fail_on_error=True,
+    )
+    if raw.sizes["time"] != len(days):
+        raise InputError(f"expected {len(days)} observations after grouping, odc-stac gave {raw.sizes['time']}")
+
+    out = {}
+    for band, key in profile.assets.items():
+        scale_offset = np.array([profile.scale_offset(groups[d][0], key) for d in days], dtype="float64")
+        scale = xr.DataArray(scale_offset[:, 0].astype("float32"), dims="time")
+        offset = xr.DataArray(scale_offset[:, 1].astype("float32"), dims="time")
+        dn = raw[key]
+        out[band] = (dn.astype("float32") * scale + offset).where(dn != profile.nodata)
+    if profile.mask_band in keys:
+        out[profile.mask_band] = raw[profile.mask_asset]
+    data = xr.Dataset(out, coords={"time": raw.time, "y": raw.y, "x": raw.x})
+    data.attrs.update(crs=str(geobox.crs), sensor=profile.sensor,
+                      mask_band=profile.mask_band if profile.mask_band in keys else "")
+    return Observations(
+        data=data,
+        items_by_time=tuple(tuple(i.id for i in groups[d]) for d in days),
+        sensors_by_time=tuple(profile.platform(groups[d][0]) for d in days),
+    )
+
+
+NEGATIVE_REFLECTANCE = -0.05
+"""Reflectance below this is implausible for land (noise and water reach about −0.02)."""
+MAX_NEGATIVE_FRACTION = 0.2
+"""A look with more of its valid pixels below ``NEGATIVE_REFLECTANCE`` is refused."""
+
+
+def negative_fraction(data: xr.Dataset, clear: xr.DataArray | None = None) -> xr.DataArray:
+    """Per time step: the fraction of valid (and clear) pixels whose darkest visible band is below −0.05.
+
+    Clouds are bright and hide a wrong offset, hence ``clear`` (boolean, time × y × x) when
+    known. Lazy (dask) when ``data`` is; compute it with the rest to read the pixels once.
+    """
+    darkest = np.fmin(np.fmin(data["blue"], data["green"]), data["red"])
+    valid = darkest.notnull() if clear is None else darkest.notnull() & clear
+    negative = (darkest < NEGATIVE_REFLECTANCE) & valid
+    return (negative.sum(("y", "x")) / valid.sum(("y", "x")).clip(min=1)).rename("negative_fraction")
+
+
+def check_reflectance(fractions: Sequence[float], items_by_time: Sequence[Sequence[str]]) -> None:
+    """Refuse massively negative reflectance (a doubled or wrong offset); the error names the items."""
+    bad = [(list(ids), float(f)) for f, ids in zip(fractions, items_by_time) if f > MAX_NEGATIVE_FRACTION]
+    if bad:
+        detail = "; ".join(f"items {ids}: {100 * f:.0f}% of pixels below {NEGATIVE_REFLECTANCE}" for ids, f in bad)
+        raise InputError(
+            f"reflectance is massively negative (offset applied twice or wrong scale/offset?): {detail}"
+        )

@@ -1,0 +1,198 @@
+"""Finding STAC items: a local static catalog, a saved ``items.json`` or a STAC API.
+
+Every path gives ``pystac.Item`` objects filtered the same way (collections, place, dates,
+cloud cover) and sorted by time; :func:`search_source` picks the path the config names.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pystac
+import shapely.geometry
+
+from ..config import SourceConfig
+from ..errors import InputError
+from ..files import write_text_atomic
+
+
+def item_datetime(item: pystac.Item) -> dt.datetime:
+    return item.datetime or dt.datetime.fromisoformat(str(item.properties["start_datetime"]))
+
+
+def in_window(item: pystac.Item, start: dt.date, end: dt.date) -> bool:
+    return start <= item_datetime(item).date() <= end
+
+
+def item_sort_key(item: pystac.Item):
+    return (item_datetime(item).replace(tzinfo=None), item.id)
+
+
+def filter_items(
+    items: Iterable[pystac.Item],
+    collections: Sequence[str],
+    intersects: dict,
+    start: dt.date,
+    end: dt.date,
+    max_cloud_cover: float,
+) -> list[pystac.Item]:
+    """Items that match collections, place (lon/lat GeoJSON), dates (inclusive) and cloud cover (%)."""
+    area = shapely.geometry.shape(intersects)
+    found = []
+    for item in items:
+        if item.collection_id not in collections:
+            continue
+        if item.geometry is None or not shapely.geometry.shape(item.geometry).intersects(area):
+            continue
+        if not in_window(item, start, end):
+            continue
+        if float(item.properties.get("eo:cloud_cover", 0.0)) > max_cloud_cover:
+            continue
+        found.append(item)
+    return sorted(found, key=item_sort_key)
+
+
+def search_catalog(
+    catalog_path: Path,
+    collections: Sequence[str],
+    intersects: dict,
+    start: dt.date,
+    end: dt.date,
+    max_cloud_cover: float,
+) -> list[pystac.Item]:
+    """Items of a local static catalog that match collections, place, dates and cloud cover."""
+    catalog_path = Path(catalog_path)
+    if not catalog_path.is_file():
+        raise InputError(f"{catalog_path}: STAC catalog not found")
+    try:
+        catalog = pystac.Catalog.from_file(str(catalog_path))
+        items = list(catalog.get_items(recursive=True))
+    except Exception as err:  # pystac raises many types for broken JSON or links
+        raise InputError(f"{catalog_path}: cannot read STAC catalog: {err}") from None
+    return filter_items(items, collections, intersects, start, end, max_cloud_cover)
+
+
+def read_item_collection(path: Path) -> list[pystac.Item]:
+    """Items of a saved ``items.json`` (an ItemCollection, as a run writes it); hrefs as stored."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: STAC item collection not found")
+    try:
+        return list(pystac.ItemCollection.from_file(str(path)))
+    except Exception as err:
+        raise InputError(f"{path}: cannot read STAC item collection: {err}") from None
+
+
+def search_items_file(
+    path: Path,
+    collections: Sequence[str],
+    intersects: dict,
+    start: dt.date,
+    end: dt.date,
+    max_cloud_cover: float,
+) -> list[pystac.Item]:
+    """Items of a saved ``items.json`` that match, to reproduce a run offline."""
+    return filter_items(read_item_collection(path), collections, intersects, start, end, max_cloud_cover)
+
+
+@dataclass(frozen=True)
+class ApiOptions:
+    """Network behaviour of STAC API searches."""
+
+    timeout_s: float = 60.0
+    """Connect and read timeout of each request, seconds."""
+    retries: int = 5
+    """Retries of a failed request (timeouts, connection errors, 429 and 5xx)."""
+    backoff_s: float = 1.0
+    """Backoff factor: waits of backoff × 2^n seconds between retries."""
+    page_size: int = 100
+    """Items per page asked of the server."""
+
+
+def _stac_io(options: ApiOptions):
+    from pystac_client.stac_api_io import StacApiIO
+    from urllib3.util.retry import Retry
+
+    retry = Retry(
+        total=options.retries,
+        connect=options.retries,
+        read=options.retries,
+        status=options.retries,
+        backoff_factor=options.backoff_s,
+        status_forcelist=(429, 500, 502, 503, 504),
+        allowed_methods=frozenset({"GET", "POST"}),  # STAC search POST is idempotent
+        raise_on_status=False,
+    )
+    return StacApiIO(timeout=options.timeout_s, max_retries=retry)
+
+
+def search_api(
+    url: str,
+    collections: Sequence[str],
+    intersects: dict,
+    start: dt.date,
+    end: dt.date,
+    max_cloud_cover: float,
+    options: ApiOptions | None = None,
+) -> list[pystac.Item]:
+    """Items from a STAC API (pystac-client): by geometry, date window and ``eo:cloud_cover``, paged.
+
+    Requests time out after ``options.timeout_s`` and are retried with exponential backoff.
+    Hrefs are returned as the server gives them: Planetary Computer hrefs are signed only
+    at read time (:func:`pipeline.sources.load.href_patcher`), so nothing signed is ever stored.
+    """
+    import requests
+    from pystac_client import Client
+    from pystac_client.exceptions import APIError
+
+    options = options or ApiOptions()
+    try:
+        client = Client.open(url, stac_io=_stac_io(options), timeout=options.timeout_s)
+        search = client.search(
+            collections=list(collections),
+            intersects=intersects,
+            datetime=f"{start.isoformat()}/{end.isoformat()}",
+            query={"eo:cloud_cover": {"lte": max_cloud_cover}},
+            limit=options.page_size,
+        )
+        items = list(search.items())
+    except (APIError, requests.RequestException) as err:
+        raise InputError(f"{url}: STAC API search failed: {err}") from None
+    # Servers without the query extension ignore it: filter again (also dates and place).
+    return filter_items(items, collections, intersects, start, end, max_cloud_cover)
+
+
+def write_items(items: Sequence[pystac.Item], path: Path) -> Path:
+    """Save the items a run used as a STAC ItemCollection (atomically), with absolute hrefs.
+
+    Hrefs are stored unsigned, as found, so the file holds no credentials and can be used
+    with ``source.stac_items`` to reproduce the run.
+    """
+    features = []
+    for item in items:
+        clone = item.clone()
+        for asset in clone.assets.values():
+            asset.href = asset.get_absolute_href() or asset.href
+        clone.clear_links()
+        features.append(clone.to_dict(include_self_link=False, transform_hrefs=False))
+    collection = {"type": "FeatureCollection", "features": features}
+    return write_text_atomic(Path(path), json.dumps(collection, indent=1) + "\n")
+
+
+def search_source(source: SourceConfig, geometry: dict, period: tuple[dt.date, dt.date]) -> list[pystac.Item]:
+    """Items of the configured source (catalog, items file or API) over ``geometry`` in ``period``."""
+    if source.stac_catalog is not None:
+        return search_catalog(source.stac_catalog, source.collections, geometry, *period, source.max_cloud_cover)
+    if source.stac_items is not None:
+        return search_items_file(source.stac_items, source.collections, geometry, *period, source.max_cloud_cover)
+    options = ApiOptions(timeout_s=source.timeout_s, retries=source.retries)
+    return search_api(source.stac_api, source.collections, geometry, *period, source.max_cloud_cover, options)
+
+
+def source_location(source: SourceConfig) -> str:
+    """Where the configured source lives (for messages)."""
+    return str(source.stac_catalog or source.stac_items or source.stac_api)
