@@ -208,7 +208,11 @@ MUTANTS: list[Mutant] = [
     M("mask-qa-shadow-kept", "pipeline.mask",
       "QA_DROP_BITS = (QA_FILL, QA_DILATED_CLOUD, QA_CIRRUS, QA_CLOUD, QA_SHADOW, QA_SNOW)",
       "QA_DROP_BITS = (QA_FILL, QA_DILATED_CLOUD, QA_CIRRUS, QA_CLOUD, QA_SNOW)",
-      "Landsat cloud-shadow pixels count as clear (only their buffer is dropped)", ["mask"]),
+      "Landsat cloud-shadow pixels are no longer in the drop list", ["mask"]),
+    M("mask-qa-shadow-not-grown", "pipeline.mask",
+      "QA_CLOUDY_BITS = (QA_DILATED_CLOUD, QA_CIRRUS, QA_CLOUD, QA_SHADOW)",
+      "QA_CLOUDY_BITS = (QA_DILATED_CLOUD, QA_CIRRUS, QA_CLOUD)",
+      "Landsat cloud shadows are dropped but not buffered", ["mask"]),
     M("mask-no-cloud-buffer", "pipeline.mask",
       "~_grow_lazy(flagged, int(round(cloud_buffer_m / resolution_m)))", "~_grow_lazy(flagged, 0)",
       "cloud flags are not grown by cloud_buffer_m", ["mask"]),
@@ -373,7 +377,13 @@ MUTANTS: list[Mutant] = [
 
 # Survivors that cannot be killed because they do not change behaviour a user can observe.
 # id -> why. Only listed after reading the mutant and the code around it.
-EQUIVALENT: dict[str, str] = {}
+EQUIVALENT: dict[str, str] = {
+    "mask-qa-shadow-kept": (
+        "QA_SHADOW is also one of QA_CLOUDY_BITS, and the clear rule drops every flagged pixel itself "
+        "(clear & ~grow(flagged), and a dilation always holds its centre, also at radius 0), so removing it "
+        "from QA_DROP_BITS changes no output. Kept in the list to show that the shadow rule has two "
+        "guards; mask-qa-shadow-not-grown is the non-equivalent variant."),
+}
 
 GENERATE_IN: dict[str, tuple[str, ...]] = {
     "pipeline.change": ("detect_block", "hazy"),
@@ -606,9 +616,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout-factor", type=float, default=3.0,
                         help="a mutant's deadline: this times the unmutated run of its tests, plus 30 s")
     parser.add_argument("--budget-minutes", type=float, default=0.0, help="stop starting mutants after this")
+    parser.add_argument("--group", action="append", default=[], metavar="TOPIC=GLOB[,GLOB]",
+                        help="replace the test files of a topic, e.g. mask=tests/test_mask.py")
     parser.add_argument("--keep-copy", action="store_true", help="leave the temporary copy for inspection")
     args = parser.parse_args(argv)
     module_map = dict(item.split("=", 1) for item in args.module_map)
+    for item in args.group:
+        topic, globs = item.split("=", 1)
+        TEST_GROUPS[topic] = tuple(g for g in globs.split(",") if g)
 
     mutants = list(MUTANTS)
     if args.generate:

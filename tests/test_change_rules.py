@@ -1,0 +1,146 @@
+"""The change test's rules at their boundaries, one pixel at a time (detect_block).
+
+Looks are written as sequences of FOREST / LOSS / None (cloudy), after four baseline looks of
+forest; the expected confidence follows from the rule in pipeline/change.py's docstring:
+flagged = a clear monitor look with NDVI down by max(ndvi_drop_min, drop_sigma × spread) and
+NBR down by nbr_drop_min, not hazy; confirmed = flagged again by the next clear look;
+persistent = flagged by at least persistence_min of the clear looks from the first confirmed
+one on; high = persistent, flagged by at least high_min_looks looks, every sensor agreeing.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pipeline.change import (
+    CONFIDENCE_HIGH,
+    CONFIDENCE_LOW,
+    CONFIDENCE_NOMINAL,
+    CONFIDENCE_NONE,
+    FIELDS,
+    ChangeParams,
+    detect_block,
+    family_codes,
+    looks_of,
+    n_fields,
+)
+
+FOREST = {"ndvi": 0.85, "nbr": 0.6, "mndwi": -0.5, "bsi": -0.3, "blue": 0.03, "swir16": 0.15}
+LOSS = {"ndvi": 0.15, "nbr": 0.0, "mndwi": -0.3, "bsi": 0.1, "blue": 0.05, "swir16": 0.28}
+N_BASE = 4
+PARAMS = ChangeParams()
+
+
+def pixel(monitor: list, base: dict = FOREST, families=None, params: ChangeParams = PARAMS) -> dict:
+    looks = [base] * N_BASE + [m if m is not None else FOREST for m in monitor]
+    arrays = [np.array([[[lk[k]]] for lk in looks], dtype=np.float32)
+              for k in ("ndvi", "nbr", "mndwi", "bsi", "blue", "swir16")]
+    clear = np.array([[[True]]] * N_BASE + [[[m is not None]] for m in monitor])
+    is_baseline = np.arange(len(looks)) < N_BASE
+    out = detect_block(*arrays, clear, is_baseline, params, look_family=families)
+    assert out.shape[0] == n_fields(len(looks))
+    result = {name: float(out[i, 0, 0]) for i, name in enumerate(FIELDS)}
+    result["looks"] = [int(t) for t in np.flatnonzero(looks_of(out[len(FIELDS):, 0, 0], len(looks)))]
+    return result
+
+
+def test_persistence_at_exactly_the_threshold_counts():
+    """Confirmed at the first monitor look, then 3 of the 5 clear looks flag it: 3 / 5 = 0.6."""
+    monitor = [LOSS, LOSS, FOREST, FOREST, LOSS]
+    assert PARAMS.persistence_min * 5 == 3  # exact in floating point: the test sits on the boundary
+    at = pixel(monitor)
+    assert at["confidence"] == CONFIDENCE_HIGH  # 3 flagging looks = high_min_looks
+    assert at["n_flagged"] == 3 and at["first_look"] == N_BASE
+    assert at["looks"] == [N_BASE, N_BASE + 1, N_BASE + 4]
+    below = pixel([LOSS, LOSS, FOREST, FOREST, FOREST])  # 2 / 5 = 0.4: the scar grew back
+    assert below["confidence"] == CONFIDENCE_NONE and below["looks"] == []
+
+
+def test_cloudy_looks_do_not_count_against_persistence():
+    """Same looks as above with the disagreeing ones cloudy: 3 of 3 clear looks flag it."""
+    assert pixel([LOSS, LOSS, None, None, LOSS])["confidence"] == CONFIDENCE_HIGH
+
+
+def test_high_needs_exactly_high_min_looks_flags():
+    assert PARAMS.high_min_looks == 3
+    assert pixel([FOREST, LOSS, LOSS])["confidence"] == CONFIDENCE_NOMINAL  # 2 flags
+    assert pixel([FOREST, LOSS, LOSS, LOSS])["confidence"] == CONFIDENCE_HIGH  # 3 flags
+
+
+def test_a_flag_on_the_last_clear_look_is_low_and_names_only_that_look():
+    result = pixel([FOREST, FOREST, LOSS, None])
+    assert result["confidence"] == CONFIDENCE_LOW
+    assert result["first_look"] == -1 and result["n_flagged"] == 0
+    assert result["looks"] == [N_BASE + 2]
+
+
+def test_green_water_is_not_forest():
+    """A floating-vegetation pond: NDVI above forest_ndvi_min but MNDWI > 0 (open water)."""
+    pond = dict(FOREST, ndvi=0.75, mndwi=0.1)
+    assert pond["ndvi"] >= PARAMS.forest_ndvi_min
+    result = pixel([LOSS, LOSS, LOSS], base=pond)
+    assert result["forest"] == 0 and result["water"] == 1 and result["confidence"] == CONFIDENCE_NONE
+
+
+def test_water_is_any_positive_baseline_mndwi():
+    shallow = dict(FOREST, ndvi=0.1, mndwi=0.05)
+    assert pixel([FOREST], base=shallow)["water"] == 1
+    assert pixel([FOREST], base=dict(FOREST, ndvi=0.1, mndwi=-0.05))["water"] == 0
+
+
+def test_ndvi_alone_is_not_enough_nbr_must_fall_too():
+    """Drought browning: NDVI falls but NBR (moisture) holds."""
+    browning = dict(LOSS, nbr=FOREST["nbr"] - 0.05)
+    assert FOREST["nbr"] - browning["nbr"] < PARAMS.nbr_drop_min
+    assert pixel([browning] * 3)["confidence"] == CONFIDENCE_NONE
+    just = dict(LOSS, nbr=FOREST["nbr"] - 0.11)
+    assert pixel([just] * 3)["confidence"] == CONFIDENCE_HIGH
+
+
+def test_ndvi_drop_is_judged_against_the_pixels_own_spread():
+    """Baseline NDVI 0.85, 0.65, 0.85, 0.65: median 0.75, MAD 0.1, robust sigma 0.148, × 4 = 0.59.
+    A drop to 0.3 (0.45 below the median) passes ndvi_drop_min (0.2) but not 4 sigma."""
+    looks = [dict(FOREST, ndvi=0.85), dict(FOREST, ndvi=0.65)] * 2
+    drop = dict(LOSS, ndvi=0.3)
+    arrays = [np.array([[[lk[k]]] for lk in looks + [drop] * 3], dtype=np.float32)
+              for k in ("ndvi", "nbr", "mndwi", "bsi", "blue", "swir16")]
+    clear = np.ones((7, 1, 1), bool)
+    is_baseline = np.arange(7) < 4
+    out = detect_block(*arrays, clear, is_baseline, PARAMS)
+    assert out[FIELDS.index("confidence"), 0, 0] == CONFIDENCE_NONE
+    out = detect_block(*arrays, clear, is_baseline, ChangeParams(drop_sigma=2.0))  # 0.30 < 0.45
+    assert out[FIELDS.index("confidence"), 0, 0] == CONFIDENCE_HIGH
+
+
+def test_bright_bare_ground_is_change_not_haze():
+    """Fresh mining sand brightens the blue more than the SWIR, like haze, but shows no canopy."""
+    sand = {"ndvi": 0.05, "nbr": -0.1, "mndwi": -0.2, "bsi": 0.2, "blue": 0.20, "swir16": 0.25}
+    assert sand["blue"] - FOREST["blue"] > sand["swir16"] - FOREST["swir16"]
+    assert pixel([sand] * 3)["confidence"] == CONFIDENCE_HIGH
+    haze = dict(FOREST, ndvi=0.45, nbr=0.35, blue=0.15, swir16=0.17)  # canopy still shows through
+    assert pixel([haze] * 3)["confidence"] == CONFIDENCE_NONE
+
+
+def test_a_cloudy_look_between_two_flags_does_not_break_confirmation():
+    result = pixel([LOSS, None, LOSS])
+    assert result["confidence"] == CONFIDENCE_NOMINAL and result["first_look"] == N_BASE
+
+
+def test_sentinel2_platforms_are_one_family_and_landsat_another():
+    assert list(family_codes(["sentinel-2a", "sentinel-2b", "landsat-8", "landsat-9", "sentinel-2c"])) == \
+        [0, 0, 1, 1, 0]
+    families = family_codes(["sentinel-2a"] * N_BASE + ["sentinel-2a", "sentinel-2b", "sentinel-2a"])
+    assert pixel([LOSS, LOSS, LOSS], families=families)["confidence"] == CONFIDENCE_HIGH
+
+
+@pytest.mark.parametrize("persistence", [0.5, 0.6, 0.75])
+def test_persistence_threshold_follows_the_parameter(persistence):
+    """Confirmed, then flagged by k of n clear looks: persistent exactly when k >= persistence × n."""
+    params = ChangeParams(persistence_min=persistence)
+    for n_after in (4, 5, 6):
+        for k in range(2, n_after + 1):
+            monitor = [LOSS, LOSS] + [LOSS] * (k - 2) + [FOREST] * (n_after - k)
+            expected = k >= persistence * n_after
+            got = pixel(monitor, params=params)["confidence"] >= CONFIDENCE_NOMINAL
+            assert got == expected, (persistence, k, n_after)

@@ -1,0 +1,123 @@
+"""Scar objects from per-pixel change layers (find_scars): mapping unit, confirmation, shape rules,
+zone and first look. Grids at 10 m, so one pixel is 0.01 ha and the 0.5 ha mapping unit 50 px."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from affine import Affine
+
+from pipeline.change import CONFIDENCE_HIGH, CONFIDENCE_LOW, CONFIDENCE_NOMINAL, FIELDS, n_fields
+from pipeline.scars import find_scars
+
+PIXEL_M = 10.0
+PIXEL_HA = PIXEL_M * PIXEL_M / 1e4
+MMU_HA = 0.5
+MMU_PX = round(MMU_HA / PIXEL_HA)
+TRANSFORM = Affine(PIXEL_M, 0, 500000.0, 0, -PIXEL_M, 8600000.0)
+SHAPE = (80, 80)
+
+
+def layers(confidence: np.ndarray, first_look: np.ndarray | int = 5) -> dict:
+    out = {name: np.zeros(confidence.shape, np.float32) for name in FIELDS}
+    out["confidence"] = confidence.astype(np.float32)
+    confirmed = confidence >= CONFIDENCE_NOMINAL
+    out["first_look"][:] = np.where(confirmed, first_look, -1)
+    out["last_look"][:] = np.where(confirmed, 8, -1)
+    out["forest"][:] = 1
+    out["look_bits"] = np.zeros((n_fields(10) - len(FIELDS),) + confidence.shape, np.float32)
+    return out
+
+
+def scars(confidence, zones=None, min_confidence=CONFIDENCE_LOW, **kw):
+    zones = np.ones(confidence.shape, np.int32) if zones is None else zones
+    return find_scars(layers(confidence, **kw), zones, TRANSFORM, min_confidence, MMU_HA).table
+
+
+def block(rows: slice, cols: slice, level=CONFIDENCE_NOMINAL) -> np.ndarray:
+    confidence = np.zeros(SHAPE)
+    confidence[rows, cols] = level
+    return confidence
+
+
+def test_a_scar_of_exactly_the_mapping_unit_is_kept_one_pixel_less_is_not():
+    assert MMU_PX == 50
+    exact = block(slice(10, 15), slice(10, 20))  # 5 × 10 = 50 px = 0.5 ha
+    table = scars(exact)
+    assert len(table) == 1 and table["area_ha"].iloc[0] == pytest.approx(MMU_HA)
+    assert table["geometry"].iloc[0].area == pytest.approx(MMU_HA * 1e4)
+    short = exact.copy()
+    short[14, 19] = 0  # 49 px
+    assert scars(short).empty
+
+
+def test_a_scar_is_confirmed_by_nine_confirmed_pixels_not_by_one():
+    """CONFIRM_MIN_PX: a 3 × 3 block at the analysis resolution must hold the level."""
+    confidence = block(slice(10, 20), slice(10, 22), CONFIDENCE_LOW)  # 120 px seen once
+    eight = confidence.copy()
+    eight[12:14, 12:16] = CONFIDENCE_NOMINAL
+    assert scars(eight)["confidence"].tolist() == ["low"]
+    nine = confidence.copy()
+    nine[12:15, 12:15] = CONFIDENCE_NOMINAL
+    assert scars(nine)["confidence"].tolist() == ["nominal"]
+    assert scars(eight, min_confidence=CONFIDENCE_NOMINAL).empty
+    high = confidence.copy()
+    high[12:15, 12:15] = CONFIDENCE_HIGH
+    assert scars(high)["confidence"].tolist() == ["high"]
+
+
+def test_a_scar_seen_by_one_look_only_needs_twice_the_mapping_unit():
+    """LOW_AREA_FACTOR 2: single-look evidence is where noise alerts; it must cover more ground."""
+    beside = block(slice(40, 50), slice(40, 50))  # a confirmed neighbour: no isolation rule applies
+    under = beside.copy()
+    under[30:38, 40:50] = CONFIDENCE_LOW  # 80 px = 0.8 ha, below 2 × 0.5 ha
+    under[38, 40:50] = 0
+    table = scars(under)
+    assert table["confidence"].tolist() == ["nominal"]
+    over = beside.copy()
+    over[26:38, 40:50] = CONFIDENCE_LOW  # 120 px = 1.2 ha
+    over[38, 40:50] = 0
+    assert sorted(scars(over)["confidence"]) == ["low", "nominal"]
+
+
+def test_diagonal_neighbours_are_one_scar():
+    confidence = block(slice(10, 18), slice(10, 18))
+    confidence[18:26, 18:26] = CONFIDENCE_NOMINAL  # touches the first block at one corner
+    table = scars(confidence)
+    assert len(table) == 1 and table["area_ha"].iloc[0] == pytest.approx(128 * PIXEL_HA)
+    assert table["geometry"].iloc[0].is_valid
+
+
+def test_lines_without_a_three_by_three_core_are_not_scars():
+    """A road or a river-bank edge flagged one or two pixels wide is not a scar, however long."""
+    line = np.zeros(SHAPE)
+    line[20, 5:75] = CONFIDENCE_NOMINAL
+    line[21, 5:75] = CONFIDENCE_NOMINAL  # 140 px, two wide
+    assert scars(line).empty
+    line[22, 30:33] = CONFIDENCE_NOMINAL  # one 3 × 3 block: the whole component is kept
+    assert len(scars(line)) == 1
+
+
+def test_zone_is_where_most_of_the_scar_lies():
+    confidence = block(slice(10, 20), slice(10, 30))
+    zones = np.ones(SHAPE, np.int32)
+    zones[:, 26:] = 2  # the scar's 4 rightmost of 20 columns lie in zone 2
+    assert scars(confidence, zones=zones)["zone_index"].tolist() == [1]
+    zones[:, 14:] = 2  # now 16 of 20 columns
+    assert scars(confidence, zones=zones)["zone_index"].tolist() == [2]
+
+
+def test_pixels_outside_the_zones_are_never_part_of_a_scar():
+    confidence = block(slice(10, 20), slice(10, 30))
+    zones = np.ones(SHAPE, np.int32)
+    zones[:, 20:] = 0
+    table = scars(confidence, zones=zones)
+    assert table["area_ha"].tolist() == [pytest.approx(100 * PIXEL_HA)]
+
+
+def test_first_look_is_the_earliest_of_its_pixels_and_last_look_the_latest():
+    confidence = block(slice(10, 20), slice(10, 20))
+    first = np.full(SHAPE, 6)
+    first[10:13, 10:20] = 4  # the scar's oldest part
+    table = scars(confidence, first_look=first)
+    assert table["first_look"].tolist() == [4] and table["last_look"].tolist() == [8]
