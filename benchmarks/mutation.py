@@ -67,21 +67,20 @@ COPY_IGNORE = (".git", ".venv", "venv", "__pycache__", "*.pyc", "*.egg-info", ".
 # candidate file that holds the snippet exactly once wins; then the whole package is searched.
 MODULE_CANDIDATES: dict[str, tuple[str, ...]] = {
     "pipeline.change": ("pipeline.change",),
-    "pipeline.mask": ("pipeline.mask", "pipeline.sources.mask", "pipeline.sources.masks", "pipeline.sources.base"),
+    "pipeline.mask": ("pipeline.sources.mask", "pipeline.mask"),
     "pipeline.scars": ("pipeline.scars",),
-    "pipeline.alerts": ("pipeline.alerts", "pipeline.model", "pipeline.outputs.geojson", "pipeline.outputs.csv",
-                        "pipeline.outputs.summary"),
+    "pipeline.alerts": ("pipeline.alerts", "pipeline.model", "pipeline.outputs.geojson", "pipeline.outputs.tables"),
     "pipeline.lifecycle": ("pipeline.lifecycle",),
     "pipeline.state": ("pipeline.state",),
-    "pipeline.files": ("pipeline.files", "pipeline.outputs.files"),
-    "pipeline.batch": ("pipeline.batch", "pipeline.detect"),
-    "pipeline.evaluate": ("pipeline.evaluate", "pipeline.training.evaluate"),
-    "pipeline.train": ("pipeline.train", "pipeline.training.train", "pipeline.training.blocks"),
-    "pipeline.ingest": ("pipeline.ingest", "pipeline.sources.profiles", "pipeline.sources.earth_search",
-                        "pipeline.sources.planetary_computer", "pipeline.sources.landsat", "pipeline.sources.load",
-                        "pipeline.sources.base", "pipeline.sources.s2", "pipeline.sources.sentinel2"),
-    "pipeline.report": ("pipeline.report", "pipeline.outputs.report"),
-    "pipeline.evidence": ("pipeline.evidence", "pipeline.outputs.evidence"),
+    "pipeline.files": ("pipeline.files",),
+    "pipeline.batch": ("pipeline.batch", "pipeline.detect", "pipeline.plan"),
+    "pipeline.evaluate": ("pipeline.training.evaluate", "pipeline.evaluate"),
+    "pipeline.train": ("pipeline.training.train", "pipeline.train"),
+    "pipeline.ingest": ("pipeline.sources.sentinel2", "pipeline.sources.landsat", "pipeline.sources.profile",
+                        "pipeline.sources.registry", "pipeline.sources.load", "pipeline.sources.search",
+                        "pipeline.ingest"),
+    "pipeline.report": ("pipeline.outputs.report", "pipeline.report"),
+    "pipeline.evidence": ("pipeline.outputs.evidence", "pipeline.evidence"),
 }
 
 # Topic -> test-file globs (relative to the repository). Old and new file names both listed.
