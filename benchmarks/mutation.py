@@ -377,11 +377,6 @@ MUTANTS: list[Mutant] = [
 # Survivors that cannot be killed because they do not change behaviour a user can observe.
 # id -> why. Only listed after reading the mutant and the code around it.
 EQUIVALENT: dict[str, str] = {
-    "mask-qa-shadow-kept": (
-        "QA_SHADOW is also one of QA_CLOUDY_BITS, and the clear rule drops every flagged pixel itself "
-        "(clear & ~grow(flagged), and a dilation always holds its centre, also at radius 0), so removing it "
-        "from QA_DROP_BITS changes no output. Kept in the list to show that the shadow rule has two "
-        "guards; mask-qa-shadow-not-grown is the non-equivalent variant."),
 }
 
 GENERATE_IN: dict[str, tuple[str, ...]] = {

@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 import shapely
 
-from pipeline.alerts import ALERT_PROPERTIES, alert_id, build_alerts, summarize
+from pipeline.alerts import alert_id, build_alerts, summarize
+from pipeline.model import ALERT_PROPERTIES
 from pipeline.lifecycle import LifecycleParams, update_lifecycle
 
 UTM = 32719

@@ -16,7 +16,9 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from pipeline.mask import clear_mask, qa_pixel_clear, scl_clear
+from pipeline.sources.landsat import LANDSAT_C2_L2
+from pipeline.sources.mask import qa_pixel_clear, qa_pixel_clear_pixels, scl_clear, scl_clear_pixels
+from pipeline.sources.sentinel2 import EARTH_SEARCH_S2, PLANETARY_COMPUTER_S2
 
 from .helpers import assert_numpy_dask_equal
 
@@ -114,15 +116,33 @@ def test_qa_fill_is_nodata_and_grows_by_the_nodata_edge():
     assert int(np.argmax(clear.all(axis=0))) == 3
 
 
-def test_clear_mask_follows_the_mask_band_the_source_has():
+@pytest.mark.parametrize("scl_class", range(12))
+def test_evidence_chips_use_the_same_scl_classes(scl_class):
+    assert bool(scl_clear_pixels(np.array([scl_class], dtype=float))[0]) == (scl_class in SCL_GROUND)
+    assert not scl_clear_pixels(np.array([np.nan]))[0]
+
+
+@pytest.mark.parametrize("bit", range(8))
+def test_evidence_chips_use_the_same_qa_pixel_bits(bit):
+    value = (1 << bit) | (0 if bit in QA_DROP else 1 << 6)
+    assert bool(qa_pixel_clear_pixels(np.array([value], dtype=float))[0]) == (bit not in QA_DROP)
+    assert not qa_pixel_clear_pixels(np.array([np.nan]))[0], "NaN is fill"
+
+
+def test_each_profile_applies_its_own_mask_rule():
     classes = np.full((1, 5, 5), 4)
     classes[0, 2, 2] = 11  # snow
     data = scene(classes)
-    assert int((~clear_mask(data, RES_M, 0.0, 0.0).values).sum()) == 1
+    for profile in (EARTH_SEARCH_S2, PLANETARY_COMPUTER_S2):
+        assert int((~profile.clear_mask(data, RES_M, 0.0, 0.0).values).sum()) == 1, profile.name
+    qa = np.full((1, 5, 5), 1 << 6, dtype=np.uint16)
+    qa[0, 1, 1] = 1 << 3  # cloud
+    assert int((~LANDSAT_C2_L2.clear_mask(scene(qa, "qa_pixel"), 30.0, 30.0, 0.0).values).sum()) == disk_pixels(1)
     composite = data.drop_vars("scl")
-    assert clear_mask(composite, RES_M, 0.0, 0.0).values.all(), "no mask band: every valid pixel is clear"
+    clear = EARTH_SEARCH_S2.clear_mask(composite, RES_M, 0.0, 0.0)
+    assert clear.values.all(), "no mask band: every valid pixel is clear"
     composite["red"].values[0, 0, 0] = np.nan
-    assert int((~clear_mask(composite, RES_M, 0.0, 0.0).values).sum()) == 1
+    assert int((~EARTH_SEARCH_S2.clear_mask(composite, RES_M, 0.0, 0.0).values).sum()) == 1
 
 
 def test_buffers_cross_dask_chunk_borders():

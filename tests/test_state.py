@@ -11,8 +11,16 @@ import pytest
 import shapely
 
 from pipeline.errors import InputError
-from pipeline.state import STATE_FILE, State, empty_alerts, empty_history, load_state, remove_stale_temporaries, \
-    resolve_window, save_state
+from pipeline.state import (
+    STATE_FILE,
+    State,
+    empty_alerts,
+    empty_history,
+    load_state,
+    remove_stale_temporaries,
+    resolve_window,
+    save_state,
+)
 
 
 def a_state(window_ends: list[str]) -> State:
