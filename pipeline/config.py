@@ -6,6 +6,7 @@ setting silently ignored. Paths in the file are relative to the file itself.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 from pathlib import Path
 from typing import Literal
@@ -242,21 +243,33 @@ def load_config(path: Path, overrides: dict | None = None) -> RunConfig:
     return apply_overrides(config, overrides or {})
 
 
-def apply_overrides(config: RunConfig, overrides: dict) -> RunConfig:
-    """Return a copy of ``config`` with dotted-key overrides applied (and re-validated)."""
-    if not overrides:
-        return config
-    data = config.model_dump(mode="json")
-    for dotted, value in overrides.items():
-        if value is None:
-            continue
-        node = data
+def set_keys(raw: dict, changes: dict) -> dict:
+    """A copy of a raw config mapping with dotted keys set (``{"output.dir": "/tmp/x"}``);
+    a None value removes the key. Nothing is validated here."""
+    raw = copy.deepcopy(raw)
+    for dotted, value in changes.items():
+        node = raw
         *parents, leaf = dotted.split(".")
         for part in parents:
-            node = node[part]
-        node[leaf] = str(Path(value).resolve()) if isinstance(value, Path) else value
+            node = node.setdefault(part, {})
+        if value is None:
+            node.pop(leaf, None)
+        else:
+            node[leaf] = value
+    return raw
+
+
+def apply_overrides(config: RunConfig, overrides: dict) -> RunConfig:
+    """Return a copy of ``config`` with dotted-key overrides applied (and re-validated).
+
+    A None value means "not given" (a command-line flag left out) and changes nothing; paths
+    are resolved against the current directory.
+    """
+    given = {k: str(Path(v).resolve()) if isinstance(v, Path) else v for k, v in overrides.items() if v is not None}
+    if not given:
+        return config
     try:
-        return RunConfig.model_validate(data)
+        return RunConfig.model_validate(set_keys(config.model_dump(mode="json"), given))
     except ValidationError as err:
         raise ConfigError(_format_validation_error(Path("command line"), err)) from None
 

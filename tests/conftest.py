@@ -10,8 +10,8 @@ import geopandas as gpd
 import pytest
 import yaml
 
+from pipeline.config import load_config, set_keys
 from pipeline.testing import scene as demo
-from pipeline.config import load_config
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO_DATA = REPO / "data" / "demo"
@@ -66,15 +66,7 @@ def write_config(folder: Path, scene: Path, **changes) -> Path:
         "output": {"dir": str(folder / "out"), "formats": ["geojson", "csv"]},
         "dask": {"n_workers": 1},
     }
-    for dotted, value in changes.items():
-        node = raw
-        *parents, leaf = dotted.split(".")
-        for part in parents:
-            node = node[part]
-        if value is None:
-            node.pop(leaf, None)
-        else:
-            node[leaf] = value
+    raw = set_keys(raw, changes)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "config.yaml"
     path.write_text(yaml.safe_dump(raw))

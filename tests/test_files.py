@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from pipeline.files import sha256_of, write_atomic, write_json_atomic, write_text_atomic
+from pipeline.files import sha256_of, write_atomic, write_json_atomic, write_output_text, write_text_atomic
 
 
 class WriterFailed(Exception):
@@ -56,3 +56,12 @@ def test_text_json_and_hash(tmp_path):
     write_json_atomic(tmp_path / "b.json", {"name": "Tambopata", "n": 1})
     assert json.loads((tmp_path / "b.json").read_text(encoding="utf-8")) == {"name": "Tambopata", "n": 1}
     assert sha256_of(tmp_path / "a.txt") == hashlib.sha256("Área «RN09»\n".encode()).hexdigest()
+
+
+def test_run_outputs_pause_before_the_rename_only_when_the_test_hook_asks(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("CEC_TEST_PAUSE_BEFORE_RENAME", "0")
+    write_output_text(tmp_path / "x.txt", "x")
+    assert "paused before rename" in capsys.readouterr().err
+    monkeypatch.delenv("CEC_TEST_PAUSE_BEFORE_RENAME")
+    write_output_text(tmp_path / "y.txt", "y")
+    assert capsys.readouterr().err == "" and (tmp_path / "y.txt").read_text() == "y"
