@@ -196,7 +196,7 @@ def check_sample(sample: pd.DataFrame, source: str = "sample") -> pd.DataFrame:
     if unlabelled.any():
         raise InputError(f"{source}: {int(unlabelled.sum())} sample rows have no reference class "
                          f"(first: {sample.loc[unlabelled].index[0] + 2} counting the header as line 1)")
-    known = {"mining", "clearing", "other", NO_CHANGE}
+    known = {*CLASSES, NO_CHANGE}
     bad = sorted(set(sample["reference"]) - known - set(sample["stratum"].astype(str)))
     if bad:
         raise InputError(f"{source}: unknown reference classes {bad}; use {sorted(known)}")
