@@ -25,12 +25,14 @@ from dataclasses import dataclass
 import numpy as np
 import xarray as xr
 
+from .model import BANDS
+
 CONFIDENCE_NONE, CONFIDENCE_LOW, CONFIDENCE_NOMINAL, CONFIDENCE_HIGH = 0, 1, 2, 3
 CONFIDENCE_NAMES = {CONFIDENCE_LOW: "low", CONFIDENCE_NOMINAL: "nominal", CONFIDENCE_HIGH: "high"}
 CONFIDENCE_CODES = {name: code for code, name in CONFIDENCE_NAMES.items()}
 
 # Per-look input layers, in the order detect_block takes them.
-INPUTS = ("ndvi", "nbr", "mndwi", "bsi", "blue", "swir16")
+INPUTS = ("ndvi", "nbr", "mndwi", "bsi", *BANDS)  # BANDS in model.BANDS order
 # Per-pixel output layers, in the order detect_block stacks them.
 FIELDS = (
     "confidence",   # 0 none, 1 low, 2 nominal, 3 high
@@ -48,6 +50,8 @@ FIELDS = (
     "water",        # 1 where the baseline is permanent water
     "water_seen",   # 1 where any clear baseline look saw open water (channels with seasonal bars)
     "n_baseline",   # clear baseline looks
+    *(f"post_{b}" for b in BANDS),   # reflectance medians over the flagging looks (NaN: no change)
+    *(f"base_{b}" for b in BANDS),   # reflectance medians over the clear baseline looks
 )
 HAZE_BLUE_RISE_MIN = 0.03  # blue reflectance rise below which a look is never called hazy
 HAZE_NDVI_MIN = 0.15       # below this NDVI no canopy shows through: ground, not haze
@@ -118,7 +122,11 @@ def detect_block(
     mndwi: np.ndarray,
     bsi: np.ndarray,
     blue: np.ndarray,
+    green: np.ndarray,
+    red: np.ndarray,
+    nir: np.ndarray,
     swir16: np.ndarray,
+    swir22: np.ndarray,
     clear: np.ndarray,
     is_baseline: np.ndarray,
     params: ChangeParams,
@@ -130,8 +138,9 @@ def detect_block(
     ----------
     ndvi, nbr, mndwi, bsi
         float32 (time, y, x) index values; NaN = nodata.
-    blue, swir16
-        float32 (time, y, x) reflectance, for the haze test (:func:`hazy`).
+    blue, green, red, nir, swir16, swir22
+        float32 (time, y, x) surface reflectance (unitless, 0–1; NaN = nodata): the haze test
+        (:func:`hazy`) and the per-band evidence medians.
     clear
         bool (time, y, x): the look sees the ground.
     is_baseline
@@ -146,6 +155,7 @@ def detect_block(
     float32 (len(FIELDS) + ceil(time / 8), y, x): the FIELDS layers in order, then the bits of
     the looks that flag the confirmed change, packed eight per layer (``np.packbits`` order).
     """
+    bands = (blue, green, red, nir, swir16, swir22)
     n_looks = ndvi.shape[0]
     clear = clear & np.isfinite(ndvi) & np.isfinite(nbr)
     base = clear & is_baseline[:, None, None]
@@ -154,7 +164,8 @@ def detect_block(
     base_ndvi = _nanmedian(ndvi, base)
     base_nbr = _nanmedian(nbr, base)
     base_mndwi = _nanmedian(mndwi, base)
-    mon &= ~hazy(blue, swir16, ndvi, mndwi, _nanmedian(blue, base), _nanmedian(swir16, base))
+    base_bands = [_nanmedian(b, base) for b in bands]
+    mon &= ~hazy(blue, swir16, ndvi, mndwi, base_bands[0], base_bands[4])
     spread = 1.4826 * _nanmedian(np.abs(ndvi - base_ndvi), base)
     spread = np.fmax(np.nan_to_num(spread, nan=MIN_SPREAD), MIN_SPREAD)
     n_base = base.sum(axis=0)
@@ -224,6 +235,8 @@ def detect_block(
         water,
         water_seen,
         n_base,
+        *(_nanmedian(b, evidence_looks) for b in bands),
+        *base_bands,
     ]
     bits = np.packbits(evidence_looks & (confidence > CONFIDENCE_NONE)[None], axis=0)
     return np.concatenate([np.stack([np.asarray(x, dtype=np.float32) for x in layers]), bits.astype(np.float32)])
@@ -233,8 +246,7 @@ def detect_change(indices: xr.Dataset, clear: xr.DataArray, is_baseline: np.ndar
                   look_family: np.ndarray | None = None) -> xr.Dataset:
     """Run :func:`detect_block` over numpy- or dask-backed (time, y, x) inputs.
 
-    ``indices`` holds the variables named in INPUTS (indices and the blue and SWIR1
-    reflectance the haze test needs).
+    ``indices`` holds the variables named in INPUTS (the indices and every reflectance band).
 
     Returns a Dataset (y, x) with one variable per name in FIELDS (float32) and ``look_bits``
     (look_byte, y, x) holding the packed per-look flags. Lazy when the inputs are dask arrays.

@@ -20,7 +20,7 @@ from .config import RunConfig, change_params
 from .errors import NoItemsError, NoValidPixelsError
 from .harmonize import fuse
 from .indices import compute_indices
-from .model import AreaDetection
+from .model import BANDS, AreaDetection
 from .plan import AreaPlan, plan_areas
 from .progress import Reporter
 from .scars import find_scars
@@ -102,7 +102,7 @@ def detect_area(config: RunConfig, plan: AreaPlan, reporter: Reporter) -> AreaDe
             profile = resolve_profile(group[0])
             parts.append((part, profile.clear_mask(part.data, d.resolution_m, d.cloud_buffer_m, d.nodata_edge_m)))
         obs, clear = fuse(parts)
-        indices = compute_indices(obs.data).assign(blue=obs.data["blue"], swir16=obs.data["swir16"])
+        indices = compute_indices(obs.data).assign({band: obs.data[band] for band in BANDS})
         look_dates = [str(t)[:10] for t in obs.data["time"].values]
         baseline_end = config.periods.baseline[1].isoformat()
         is_baseline = np.array([day <= baseline_end for day in look_dates])

@@ -49,17 +49,18 @@ def _scene(seed=1):
     nbr = ndvi - 0.25
     mndwi = np.full_like(ndvi, -0.4)
     bsi = np.full_like(ndvi, -0.2)
-    blue = np.full_like(ndvi, 0.025)
-    swir16 = np.full_like(ndvi, 0.13)
-    blue[7:, 10:25, 20:41] = 0.2        # sand: blue and SWIR1 both rise, SWIR1 more
-    swir16[7:, 10:25, 20:41] = 0.35
+    bands = {"blue": 0.025, "green": 0.05, "red": 0.03, "nir": 0.3, "swir16": 0.13, "swir22": 0.06}
+    bands = {k: np.full_like(ndvi, v) for k, v in bands.items()}
+    sand = {"blue": 0.2, "green": 0.22, "red": 0.25, "nir": 0.3, "swir16": 0.35, "swir22": 0.3}
+    for k, v in sand.items():           # sand: blue and SWIR1 both rise, SWIR1 more
+        bands[k][7:, 10:25, 20:41] = v
     ndvi[7:, 10:25, 20:41] = 0.12       # a scar from look 7 on, across chunk borders
     nbr[7:, 10:25, 20:41] = -0.05
     ndvi[9, 30:40, 5:15] = 0.2          # one unmasked cloud edge: a single look only
     nbr[9, 30:40, 5:15] = 0.0
     clear = rng.random((t, y, x)) > 0.15
     data = xr.Dataset({k: (("time", "y", "x"), v) for k, v in
-                       {"ndvi": ndvi, "nbr": nbr, "mndwi": mndwi, "bsi": bsi, "blue": blue, "swir16": swir16}.items()})
+                       {"ndvi": ndvi, "nbr": nbr, "mndwi": mndwi, "bsi": bsi, **bands}.items()})
     data["clear"] = (("time", "y", "x"), clear)
     return data, np.arange(t) < 5
 
@@ -86,3 +87,5 @@ def test_change_finds_the_scar_and_ignores_a_single_cloudy_look():
     first = out["first_look"].values[10:25, 20:41][confirmed[10:25, 20:41]]
     assert first.min() == 7 and np.mean(first == 7) > 0.6  # later only where look 7 was cloudy
     assert out["delta_ndvi"].values[15, 30] == pytest.approx(0.7, abs=0.05)
+    assert out["post_red"].values[15, 30] == pytest.approx(0.25) and np.isnan(out["post_red"].values[2, 2])
+    assert out["base_nir"].values[15, 30] == pytest.approx(0.3)

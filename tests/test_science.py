@@ -15,6 +15,7 @@ from pipeline.change import (
     CONFIDENCE_NOMINAL,
     CONFIDENCE_NONE,
     FIELDS,
+    INPUTS,
     ChangeParams,
     detect_block,
     family_codes,
@@ -24,8 +25,10 @@ from pipeline.run import run
 
 from .conftest import DEMO_DATA, read_truth, small_spec, write_config
 
-FOREST = {"ndvi": 0.85, "nbr": 0.6, "mndwi": -0.5, "bsi": -0.3, "blue": 0.03, "swir16": 0.15}
-LOSS = {"ndvi": 0.15, "nbr": 0.0, "mndwi": -0.3, "bsi": 0.1, "blue": 0.05, "swir16": 0.28}
+FOREST = {"ndvi": 0.85, "nbr": 0.6, "mndwi": -0.5, "bsi": -0.3, "blue": 0.03, "green": 0.06, "red": 0.03,
+          "nir": 0.35, "swir16": 0.15, "swir22": 0.06}
+LOSS = {"ndvi": 0.15, "nbr": 0.0, "mndwi": -0.3, "bsi": 0.1, "blue": 0.05, "green": 0.08, "red": 0.1,
+        "nir": 0.14, "swir16": 0.28, "swir22": 0.14}
 N_BASE = 4
 
 
@@ -43,7 +46,7 @@ def series(monitor: list[dict | None], base: dict | None = None, base_jitter: fl
 
 def test_confidence(monitor, families=None, **kw) -> dict:
     arrays, clear, is_baseline = series(monitor, **kw)
-    out = detect_block(*(arrays[k] for k in ("ndvi", "nbr", "mndwi", "bsi", "blue", "swir16")), clear,
+    out = detect_block(*(arrays[k] for k in INPUTS), clear,
                        is_baseline, ChangeParams(), look_family=families)
     return {name: float(out[i, 0, 0]) for i, name in enumerate(FIELDS)}
 
@@ -59,6 +62,9 @@ def test_one_look_is_low_two_are_nominal_three_are_high():
     three = test_confidence([LOSS, LOSS, LOSS])
     assert three["confidence"] == CONFIDENCE_HIGH and three["first_look"] == N_BASE
     assert three["delta_ndvi"] == pytest.approx(0.7, abs=1e-5)
+    # Per-band medians: over the looks that show the change, and over the baseline.
+    assert three["post_swir16"] == pytest.approx(LOSS["swir16"]) and three["base_nir"] == pytest.approx(FOREST["nir"])
+    assert np.isnan(test_confidence([FOREST, FOREST, FOREST])["post_red"])
 
 
 def test_a_single_dark_look_that_the_next_clear_look_contradicts_is_nothing():
