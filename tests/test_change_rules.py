@@ -19,6 +19,7 @@ from pipeline.change import (
     CONFIDENCE_NOMINAL,
     CONFIDENCE_NONE,
     FIELDS,
+    INPUTS,
     ChangeParams,
     detect_block,
     family_codes,
@@ -26,16 +27,17 @@ from pipeline.change import (
     n_fields,
 )
 
-FOREST = {"ndvi": 0.85, "nbr": 0.6, "mndwi": -0.5, "bsi": -0.3, "blue": 0.03, "swir16": 0.15}
-LOSS = {"ndvi": 0.15, "nbr": 0.0, "mndwi": -0.3, "bsi": 0.1, "blue": 0.05, "swir16": 0.28}
+FOREST = {"ndvi": 0.85, "nbr": 0.6, "mndwi": -0.5, "bsi": -0.3, "blue": 0.03, "green": 0.06, "red": 0.03,
+          "nir": 0.35, "swir16": 0.15, "swir22": 0.06}
+LOSS = {"ndvi": 0.15, "nbr": 0.0, "mndwi": -0.3, "bsi": 0.1, "blue": 0.05, "green": 0.08, "red": 0.1,
+        "nir": 0.14, "swir16": 0.28, "swir22": 0.14}
 N_BASE = 4
 PARAMS = ChangeParams()
 
 
 def pixel(monitor: list, base: dict = FOREST, families=None, params: ChangeParams = PARAMS) -> dict:
     looks = [base] * N_BASE + [m if m is not None else FOREST for m in monitor]
-    arrays = [np.array([[[lk[k]]] for lk in looks], dtype=np.float32)
-              for k in ("ndvi", "nbr", "mndwi", "bsi", "blue", "swir16")]
+    arrays = [np.array([[[lk[k]]] for lk in looks], dtype=np.float32) for k in INPUTS]
     clear = np.array([[[True]]] * N_BASE + [[[m is not None]] for m in monitor])
     is_baseline = np.arange(len(looks)) < N_BASE
     out = detect_block(*arrays, clear, is_baseline, params, look_family=families)
@@ -103,8 +105,7 @@ def test_ndvi_drop_is_judged_against_the_pixels_own_spread():
     A drop to 0.3 (0.45 below the median) passes ndvi_drop_min (0.2) but not 4 sigma."""
     looks = [dict(FOREST, ndvi=0.85), dict(FOREST, ndvi=0.65)] * 2
     drop = dict(LOSS, ndvi=0.3)
-    arrays = [np.array([[[lk[k]]] for lk in looks + [drop] * 3], dtype=np.float32)
-              for k in ("ndvi", "nbr", "mndwi", "bsi", "blue", "swir16")]
+    arrays = [np.array([[[lk[k]]] for lk in looks + [drop] * 3], dtype=np.float32) for k in INPUTS]
     clear = np.ones((7, 1, 1), bool)
     is_baseline = np.arange(7) < 4
     out = detect_block(*arrays, clear, is_baseline, PARAMS)
@@ -115,7 +116,7 @@ def test_ndvi_drop_is_judged_against_the_pixels_own_spread():
 
 def test_bright_bare_ground_is_change_not_haze():
     """Fresh mining sand brightens the blue more than the SWIR, like haze, but shows no canopy."""
-    sand = {"ndvi": 0.05, "nbr": -0.1, "mndwi": -0.2, "bsi": 0.2, "blue": 0.20, "swir16": 0.25}
+    sand = dict(LOSS, ndvi=0.05, nbr=-0.1, mndwi=-0.2, bsi=0.2, blue=0.20, swir16=0.25)
     assert sand["blue"] - FOREST["blue"] > sand["swir16"] - FOREST["swir16"]
     assert pixel([sand] * 3)["confidence"] == CONFIDENCE_HIGH
     haze = dict(FOREST, ndvi=0.45, nbr=0.35, blue=0.15, swir16=0.17)  # canopy still shows through
