@@ -154,6 +154,9 @@ class DaskConfig(_Strict):
     )
     n_workers: int | None = Field(None, ge=1, description="Workers of the LocalCluster.")
     threads_per_worker: int = Field(1, ge=1, description="Threads per LocalCluster worker.")
+    connect_timeout_s: float = Field(
+        15.0, gt=0, le=600, description="Seconds to wait for dask.scheduler to answer before failing (exit 2)."
+    )
 
 
 class OverlayConfig(_Strict):

@@ -73,15 +73,32 @@ def write_config(folder: Path, scene: Path, **changes) -> Path:
     return path
 
 
-def run_pipeline(config_path: Path, workers: int = 1):
-    """Run the job as the CLI does: on a fresh LocalCluster with ``workers`` workers."""
-    from pipeline.cli import dask_client
-    from pipeline.config import DaskConfig
+def run_pipeline(config_path: Path, workers: int | None = None):
+    """Run the job in this process (dask's threaded scheduler), or, with ``workers``, as the CLI
+    does: on a fresh LocalCluster of that many worker processes. Only the tests whose subject is
+    the cluster (worker invariance) pay for starting one."""
     from pipeline.run import run
 
     config = load_config(config_path)
+    if workers is None:
+        return run(config)
+    from pipeline.cli import dask_client
+    from pipeline.config import DaskConfig
+
     with dask_client(DaskConfig(n_workers=workers)):
         return run(config)
+
+
+@pytest.fixture(scope="session")
+def small_run(small_scene, tmp_path_factory):
+    """THE run of the small scene over the whole monitor period (default config: geojson and csv,
+    evidence and report), shared by every test that only reads its result or its files.
+
+    Returns ``(result, out)``. Tests that change the output folder copy it first.
+    """
+    folder = tmp_path_factory.mktemp("small-run")
+    result = run_pipeline(write_config(folder, small_scene))
+    return result, folder / "out"
 
 
 def read_truth(scene: Path) -> gpd.GeoDataFrame:
@@ -103,8 +120,6 @@ def run_sequence(small_scene, tmp_path_factory):
     """
     import shutil
 
-    from pipeline.cli import dask_client
-    from pipeline.config import DaskConfig
     from pipeline.run import run
 
     folder = tmp_path_factory.mktemp("sequence")
@@ -112,15 +127,14 @@ def run_sequence(small_scene, tmp_path_factory):
     config = load_config(config_path)
     out = Path(config.output.dir)
     results, snapshots = [], []
-    with dask_client(DaskConfig(n_workers=1)):
-        calls = [{"until": dt.date.fromisoformat(u) if u else None} for u in SEQUENCE_UNTIL]
-        calls += [{}]
-        for i, kwargs in enumerate(calls):
-            results.append(run(config, today=SEQUENCE_TODAY, **kwargs))
-            snapshots.append(folder / f"after-run-{i}")
-            shutil.copytree(out, snapshots[-1])
-            if i == 0:
-                _shrink_largest_stored_alert(out)
+    calls = [{"until": dt.date.fromisoformat(u) if u else None} for u in SEQUENCE_UNTIL]
+    calls += [{}]
+    for i, kwargs in enumerate(calls):  # in this process: the cluster is not what these tests test
+        results.append(run(config, today=SEQUENCE_TODAY, **kwargs))
+        snapshots.append(folder / f"after-run-{i}")
+        shutil.copytree(out, snapshots[-1])
+        if i == 0:
+            _shrink_largest_stored_alert(out)
     return config_path, out, results, snapshots
 
 

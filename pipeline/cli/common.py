@@ -67,7 +67,7 @@ def dask_client(config: DaskConfig) -> Iterator[object]:
     """A dask.distributed client: the configured scheduler, or a LocalCluster on this machine."""
     if config.scheduler:
         try:
-            client = Client(config.scheduler, timeout="15s")
+            client = Client(config.scheduler, timeout=f"{config.connect_timeout_s}s")
         except (OSError, TimeoutError) as err:
             raise ConfigError(f"dask.scheduler {config.scheduler}: cannot connect: {err}") from None
         with client:
