@@ -50,17 +50,32 @@ def test_every_issued_alert_has_a_bundle_with_hashed_files(bundles):
         assert manifest["before"]["stac_items"] and manifest["after"]["stac_items"]
 
 
+# In SWIR false colour (R, G, B = swir22, nir, red) forest is green (nir 0.35 against swir22 0.06)
+# and bare soil, sand or a pond is not (nir close to swir22). Both chips share one 2-98 % stretch,
+# so the drop of green-minus-red over the scar is tens of DN; 20 DN (8 % of the 8-bit range) is
+# the least an analyst would see at a glance.
+VISIBLE_DN = 20
+
+
 def test_chips_show_forest_before_and_bare_ground_after(bundles, small_scene):
-    """In SWIR false colour (swir22, nir, red) forest is green and fresh mining or clearing is not."""
+    import geopandas as gpd
+    from rasterio.features import rasterize
+    from rasterio.transform import from_origin
+
     results, folder = bundles
-    greener_before = 0
-    for alert_id in results[2].alerts["alert_id"]:
+    for alert in results[2].alerts.to_dict("records"):
+        alert_id = alert["alert_id"]
         before = _decode_png((folder / alert_id / "before_swir.png").read_bytes()).astype(int)
         after = _decode_png((folder / alert_id / "after_swir.png").read_bytes()).astype(int)
-        centre = (slice(before.shape[0] // 2 - 4, before.shape[0] // 2 + 4),) * 2
-        green_minus_red = lambda img: float((img[centre][..., 1] - img[centre][..., 0]).mean())  # noqa: E731
-        greener_before += green_minus_red(before) > green_minus_red(after) + 20
-    assert greener_before >= 0.8 * len(results[2].alerts)
+        chip = json.loads((folder / alert_id / "manifest.json").read_text())["chip"]
+        step = (chip["bounds"][2] - chip["bounds"][0]) / before.shape[1]  # PNG pixel, metres
+        scar = gpd.GeoSeries([alert["geometry"]], crs=4326).to_crs(chip["epsg"]).iloc[0]
+        inner = scar.buffer(-chip["resolution_m"])  # inside the drawn outline
+        inside = rasterize([(inner if not inner.is_empty else scar, 1)], out_shape=before.shape[:2],
+                           transform=from_origin(chip["bounds"][0], chip["bounds"][3], step, step)).astype(bool)
+        assert inside.any(), alert_id
+        green_minus_red = lambda img: float((img[inside][:, 1] - img[inside][:, 0]).mean())  # noqa: E731
+        assert green_minus_red(before) > green_minus_red(after) + VISIBLE_DN, alert_id
 
 
 def test_ficha_names_the_facts_in_spanish_by_default_and_in_english_on_request(bundles):
@@ -91,3 +106,20 @@ def test_png_encoder_round_trips():
     image = np.random.default_rng(0).integers(0, 255, (5, 7, 3), dtype=np.uint8)
     assert (_decode_png(encode_png(image)) == image).all()
     assert _decode_png(encode_png(image, scale=2)).shape == (10, 14, 3)
+
+
+def test_an_expanding_alert_gets_a_fresh_bundle_and_an_ongoing_one_keeps_its_own(run_sequence):
+    """Run 2 finds the largest alert grown (conftest stores it at half its size after run 1): its
+    bundle must show the grown scar; alerts seen again unchanged keep the bundle they were issued with."""
+    _, _, results, snapshots = run_sequence
+    first, second = results[0].alerts.set_index("alert_id"), results[1].alerts.set_index("alert_id")
+    largest = first["area_ha"].idxmax()
+    assert second.loc[largest, "status"] == "expanding"
+    manifest = json.loads((snapshots[1] / "evidence" / largest / "manifest.json").read_text())
+    assert manifest["alert"]["status"] == "expanding"
+    assert manifest["alert"]["area_ha"] == pytest.approx(second.loc[largest, "area_ha"])
+    ongoing = [a for a in first.index if second.loc[a, "status"] == "ongoing"]
+    assert ongoing, "the sequence should see earlier alerts again"
+    for alert_id in ongoing:
+        before = (snapshots[0] / "evidence" / alert_id / "manifest.json").read_bytes()
+        assert (snapshots[1] / "evidence" / alert_id / "manifest.json").read_bytes() == before, alert_id

@@ -132,20 +132,18 @@ def test_calibrated_model_round_trips_and_its_card_records_cv_per_class(tmp_path
     assert ((proba > 0.5) & (proba <= 1.0)).all()
 
 
-def test_spatial_cv_never_splits_a_block(monkeypatch):
-    from pipeline.training import train
+def test_scars_are_grouped_by_the_2_km_block_that_holds_their_centroid():
+    """Neighbouring parts of one scar field must fall in one CV group, so that cross-validation
+    never trains on one half of a mining front and tests on the other."""
+    from pipeline.training.train import BLOCK_M, spatial_blocks
 
-    seen = []
-    original = train.GroupKFold.split
-
-    def spy(self, x, y=None, groups=None):
-        for fit_idx, test_idx in original(self, x, y, groups):
-            seen.append(set(groups[fit_idx]) & set(groups[test_idx]))
-            yield fit_idx, test_idx
-
-    monkeypatch.setattr(train.GroupKFold, "split", spy)
-    fit(_table(8))
-    assert seen and all(not shared for shared in seen)
+    assert BLOCK_M == 2000.0  # the README and the model card say "2 km spatial blocks"
+    x0, y0 = 384000.0, 8560000.0  # a block corner: both multiples of 2 km
+    groups = spatial_blocks("s1", [x0 + 1, x0 + 1999, x0 + 10, x0 - 1, x0 + 2000, x0 + 1],
+                            [y0 + 1, y0 + 1999, y0 + 1000, y0 + 1, y0 + 1, y0 - 0.5])
+    assert groups[0] == groups[1] == groups[2] == "s1:192:4280", "one 2 km square, one group"
+    assert len(set(groups[2:])) == 4, "a metre across a block edge (west, east, south) is another group"
+    assert spatial_blocks("s2", [x0 + 1], [y0 + 1]) != groups[:1], "scenes never share a group"
 
 
 def _verdict_csv(path, rows):

@@ -46,7 +46,8 @@ CHIP_MARGIN_M = 150.0
 MIN_CHIP_M = 600.0
 """Smallest chip edge, metres."""
 CLEAR_SHARE = 0.9
-"""A look is clear at the scar when this share of the chip's valid pixels is clear."""
+"""A look is clear at the scar when this share of the scar (grown by two pixels) is seen clearly;
+nodata counts as not seen."""
 COMBOS = {"rgb": ("red", "green", "blue"), "swir": ("swir22", "nir", "red")}
 OUTLINE_RGB = (255, 230, 0)
 
@@ -258,7 +259,6 @@ def read_look(items: list, bounds: tuple[float, ...], epsg: int, resolution_m: f
     transform = from_origin(minx, maxy, resolution_m, resolution_m)
     bands = {b: np.full(shape, np.nan, dtype="float32") for b in ("red", "green", "blue", "nir", "swir22")}
     clear = np.zeros(shape, dtype=bool)
-    valid = np.zeros(shape, dtype=bool)
     for item in items:
         profile = resolve_profile(item)
 
@@ -283,10 +283,11 @@ def read_look(items: list, bounds: tuple[float, ...], epsg: int, resolution_m: f
             clear |= here & profile.clear_pixels(read(profile.mask_asset, 0))
         else:
             clear |= here
-        valid |= here
-    if region is not None:
-        clear, valid = clear & region, valid & region
-    share = float(clear.sum() / valid.sum()) if valid.any() else 0.0
+    # The share of the scar (or chip) seen clearly: nodata (a swath edge) counts as not seen, so
+    # a look that covers a third of the scar is not "clear" however clear that third is.
+    seen = clear & region if region is not None else clear
+    total = int(region.sum()) if region is not None else clear.size
+    share = float(seen.sum() / total) if total else 0.0
     return bands, share
 
 

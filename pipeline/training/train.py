@@ -81,6 +81,14 @@ def read_labels(path: Path, alerts: Path | None = None) -> gpd.GeoDataFrame:
     return labels
 
 
+def spatial_blocks(scene: str, x_m, y_m) -> list[str]:
+    """The cross-validation group of each scar: the BLOCK_M square of its scene's grid (projected
+    metres, the area's UTM zone) that holds its centroid, named ``scene:column:row``."""
+    columns = np.floor(np.asarray(x_m, dtype=float) / BLOCK_M).astype(int)
+    rows = np.floor(np.asarray(y_m, dtype=float) / BLOCK_M).astype(int)
+    return [f"{scene}:{c}:{r}" for c, r in zip(columns, rows)]
+
+
 def training_table(config: RunConfig, labels: gpd.GeoDataFrame, scene: str, reporter: Reporter | None = None) -> pd.DataFrame:
     """Features, label and spatial group of every scar detected with ``config``.
 
@@ -97,7 +105,7 @@ def training_table(config: RunConfig, labels: gpd.GeoDataFrame, scene: str, repo
         table = d.scars[list(FEATURES)].copy()
         table["label"] = match_labels(geoms, labels.to_crs(d.epsg), unmatched="other" if exhaustive else None)
         centroids = geoms.centroid
-        table["group"] = [f"{scene}:{int(c.x // BLOCK_M)}:{int(c.y // BLOCK_M)}" for c in centroids]
+        table["group"] = spatial_blocks(scene, centroids.x.to_numpy(), centroids.y.to_numpy())
         table["scene"] = scene
         tables.append(table[table["label"].notna()])
     return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=[*FEATURES, "label", "group", "scene"])
