@@ -122,3 +122,12 @@ def test_summary_counts_each_area_separately():
         row = summary.loc[key]
         assert (row["alerts_mining"], row["alerts_clearing"], row["ha_total"]) == (mining, clearing, ha), key
     assert summary["alerts_total"].sum() == len(alerts)
+
+
+def test_geojson_geometry_follows_the_right_hand_rule():
+    """RFC 7946 § 3.1.6: exterior rings counter-clockwise, holes clockwise."""
+    from pipeline.outputs.geojson import rfc7946_geometry
+
+    clockwise = shapely.Polygon([(0, 0), (0, 1), (1, 1), (1, 0)], [[(0.2, 0.2), (0.4, 0.2), (0.4, 0.4), (0.2, 0.4)]])
+    rings = rfc7946_geometry(clockwise)["coordinates"]
+    assert shapely.LinearRing(rings[0]).is_ccw and not shapely.LinearRing(rings[1]).is_ccw

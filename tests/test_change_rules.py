@@ -145,3 +145,14 @@ def test_persistence_threshold_follows_the_parameter(persistence):
             expected = k >= persistence * n_after
             got = pixel(monitor, params=params)["confidence"] >= CONFIDENCE_NOMINAL
             assert got == expected, (persistence, k, n_after)
+
+
+def test_high_needs_every_sensor_family_that_saw_the_change_to_flag_it():
+    """Landsat looked clearly after the change began and saw forest: the Sentinel-2 evidence (3
+    flags, confirmed) stays nominal; once Landsat flags it too, it is high."""
+    s2, ls = "sentinel-2a", "landsat-8"
+    families = family_codes([s2] * N_BASE + [s2, ls, s2, s2, ls, s2])
+    disagree = pixel([LOSS, FOREST, LOSS, LOSS, FOREST, LOSS], families=families)
+    assert disagree["n_flagged"] == 3 and disagree["confidence"] == CONFIDENCE_NOMINAL
+    agree = pixel([LOSS, FOREST, LOSS, LOSS, LOSS, LOSS], families=families)
+    assert agree["confidence"] == CONFIDENCE_HIGH

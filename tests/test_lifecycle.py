@@ -23,6 +23,8 @@ from pipeline.lifecycle import LifecycleParams, issued, update_lifecycle
 from pipeline.state import OutputLockedError, load_state, output_lock, resolve_window
 from pipeline.validate import validate_file
 
+from .conftest import SEQUENCE_TODAY
+
 UTM = 32719
 
 
@@ -207,3 +209,18 @@ def test_killed_run_leaves_previous_outputs_intact_and_next_run_completes(run_se
     redone = json.loads((out / "alerts.geojson").read_text())["features"]
     assert sorted(f["id"] for f in redone) == sorted(results[2].alerts["alert_id"])
     assert {f["properties"]["status"] for f in redone} <= {"ongoing", "expanding"}
+
+
+def test_overwrite_redoes_a_window_that_was_processed_before(run_sequence, tmp_path):
+    """After "nothing new", --overwrite runs the window again: same alerts and ids, none new."""
+    from pipeline.run import run
+
+    config_path, _, results, snapshots = run_sequence
+    out = tmp_path / "out"
+    shutil.copytree(snapshots[3], out)
+    config = load_config(config_path, {"output.dir": out, "output.evidence": False, "output.report": False})
+    assert run(config, today=SEQUENCE_TODAY).status == "nothing new"
+    redone = run(config, today=SEQUENCE_TODAY, overwrite=True)
+    assert redone.status == "done"
+    assert sorted(redone.alerts["alert_id"]) == sorted(results[2].alerts["alert_id"]) and redone.new_alerts.empty
+    assert len(load_state(out).runs) == 4, "the redone window is recorded"

@@ -121,3 +121,17 @@ def test_first_look_is_the_earliest_of_its_pixels_and_last_look_the_latest():
     first[10:13, 10:20] = 4  # the scar's oldest part
     table = scars(confidence, first_look=first)
     assert table["first_look"].tolist() == [4] and table["last_look"].tolist() == [8]
+
+
+def test_a_small_isolated_scar_must_be_confirmed_over_half_its_pixels():
+    """Under twice the mapping unit with no other change within 100 m, a scar confirmed on a 3 × 3
+    core only is where noise and haze alert: dropped; confirmed over half its pixels: kept."""
+    shaky = block(slice(40, 48), slice(40, 48), CONFIDENCE_LOW)  # 64 px = 0.64 ha, < 2 × 0.5 ha
+    shaky[42:45, 42:45] = CONFIDENCE_NOMINAL
+    assert scars(shaky).empty
+    half = shaky.copy()
+    half[40:44, 40:48] = CONFIDENCE_NOMINAL  # 32 of 64 px
+    assert len(scars(half)) == 1
+    neighbour = shaky.copy()
+    neighbour[40:48, 55:60] = CONFIDENCE_LOW  # other change 70 m away: a growing front, not a speck
+    assert np.isclose(scars(neighbour)["area_ha"], 0.64).any()

@@ -232,3 +232,19 @@ def test_cli_scores_alerts_against_reference_polygons(tmp_path):
     assert scores["recall"] == pytest.approx(2 / 3) and scores["precision"] == pytest.approx(2 / 3)
     assert scores["class_accuracy"] == pytest.approx(0.5)   # the clearing was called mining
     assert scores["confusion"]["clearing"]["mining"] == 1 and scores["confusion"]["mining"]["missed"] == 1
+
+
+def test_a_scar_covered_by_several_alerts_together_is_found():
+    """Object scores: a reference scar counts as found when alerts together cover MIN_OVERLAP (30 %)
+    of it; here two alerts cover 20 % each, and a third alert lies elsewhere (a false alert)."""
+    from pipeline.training.evaluate import MIN_OVERLAP, score_objects
+
+    reference = gpd.GeoDataFrame({"class": ["mining"]}, geometry=[box(0, 0, 100, 100)], crs=32719)
+    alerts = gpd.GeoDataFrame({"class": ["mining", "mining", "clearing"]},
+                              geometry=[box(0, 0, 20, 100), box(80, 0, 100, 100), box(500, 500, 600, 600)],
+                              crs=32719)
+    assert MIN_OVERLAP == 0.3
+    scores = score_objects(alerts, reference)
+    assert scores.recall == 1.0 and scores.class_accuracy == 1.0
+    assert scores.precision == pytest.approx(2 / 3)
+    assert score_objects(alerts.iloc[:1], reference).recall == 0.0, "20 % alone is not found"
