@@ -42,12 +42,12 @@ def _alert_keys(alerts):
     return sorted((a.alert_id, a["class"], round(a.area_ha, 3), a.confidence) for _, a in alerts.iterrows())
 
 
-def test_api_path_gives_the_same_alerts_as_the_static_catalog(small_scene, api_items, tmp_path):
-    static = run(load_config(write_config(tmp_path / "static", small_scene)))
+def test_api_path_gives_the_same_alerts_as_the_static_catalog(small_scene, small_run, api_items, tmp_path):
+    static = small_run[0]  # the session's run of the same scene from its static catalog
     with FakeStacApi(api_items) as api:
         result = run(_config(tmp_path / "api", small_scene, api.url))
     assert _alert_keys(result.alerts) == _alert_keys(static.alerts)
-    assert len(result.alerts) >= 5
+    assert not result.alerts.empty, "the comparison is not vacuous"
 
     searches = [body for method, path, body in api.requests if method == "POST"]
     assert api.stalled and searches.count(api.stalled) >= 2, "a page timed out once and was asked again"

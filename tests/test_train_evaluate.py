@@ -18,7 +18,6 @@ from pipeline.training.evaluate import NO_CHANGE, area_estimates, check_sample, 
 from pipeline.scars import FEATURES
 from pipeline.training.train import fit, read_labels, save_trained
 
-from .conftest import write_config
 
 # Olofsson et al. (2014), Remote Sensing of Environment 148: 42-57, the worked example
 # (Table 8; 30 m pixels). Rows: map class (stratum); columns: reference class.
@@ -172,20 +171,18 @@ def test_verdicts_become_labels(tmp_path):
         read_labels(maybe, tmp_path / "alerts.geojson")
 
 
-def test_cec_train_on_analyst_verdicts(small_scene, tmp_path):
+def test_cec_train_on_analyst_verdicts(small_run, tmp_path):
     """A run's alerts reviewed by an analyst train a model from the same imagery."""
-    from pipeline.config import load_config
-    from pipeline.run import run
-
-    config = write_config(tmp_path / "run", small_scene)
-    alerts = run(load_config(config)).alerts
-    assert len(alerts) >= 6
+    result, run_out = small_run  # the session's shared run (read only)
+    alerts = result.alerts
     rows = [[a, "rejected" if i % 3 == 0 else "confirmed", "other", "ana", "test", ""]
             for i, a in enumerate(alerts["alert_id"])]
+    # training needs two classes: some rejected ("other") and some confirmed
+    assert {r[1] for r in rows} == {"rejected", "confirmed"}
     csv = _verdict_csv(tmp_path / "verdicts.csv", rows)
     out = tmp_path / "models" / "reviewed.skops"
-    result = CliRunner().invoke(app, ["train", "--config", str(config), "--labels", str(csv), "--alerts",
-                                      str(tmp_path / "run" / "out" / "alerts.geojson"), "--out", str(out),
+    result = CliRunner().invoke(app, ["train", "--config", str(run_out.parent / "config.yaml"), "--labels", str(csv),
+                                      "--alerts", str(run_out / "alerts.geojson"), "--out", str(out),
                                       "--workers", "1"])
     assert result.exit_code == 0, result.output
     card = json.loads(out.with_suffix(".card.json").read_text())
@@ -196,14 +193,11 @@ def test_cec_train_on_analyst_verdicts(small_scene, tmp_path):
     assert load_model(out).version.startswith("reviewed@")
 
 
-def test_sample_command_draws_from_a_run(small_scene, tmp_path):
-    from pipeline.config import load_config
-    from pipeline.run import run
-
-    config = write_config(tmp_path / "run", small_scene)
-    alerts = run(load_config(config)).alerts
+def test_sample_command_draws_from_a_run(small_run, tmp_path):
+    run_result, run_out = small_run  # the session's shared run (read only)
+    alerts = run_result.alerts
     out = tmp_path / "sample.csv"
-    result = CliRunner().invoke(app, ["sample", "--run", str(tmp_path / "run" / "out"), "--out", str(out),
+    result = CliRunner().invoke(app, ["sample", "--run", str(run_out), "--out", str(out),
                                       "--n", "5", "--n-no-change", "12"])
     assert result.exit_code == 0, result.output
     sample = pd.read_csv(out, dtype={"reference": str})
