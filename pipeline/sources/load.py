@@ -17,6 +17,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import numpy as np
+import odc.stac
 import pystac
 import rasterio
 import shapely.geometry
@@ -136,8 +137,6 @@ def load_observations(
     mask band is loaded when every item has it (see :func:`partition_items` for mixed input).
     ``patch_url`` signs hrefs at read time (Planetary Computer).
     """
-    import odc.stac
-
     if not items:
         raise NoItemsError("no items to load")
     profiles = {resolve_profile(item).name: resolve_profile(item) for item in items}

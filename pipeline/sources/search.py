@@ -13,7 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pystac
+import requests
 import shapely.geometry
+from pystac_client import Client
+from pystac_client.exceptions import APIError
+from pystac_client.stac_api_io import StacApiIO
+from urllib3.util.retry import Retry
 
 from ..config import SourceConfig
 from ..errors import InputError
@@ -114,9 +119,6 @@ class ApiOptions:
 
 
 def _stac_io(options: ApiOptions):
-    from pystac_client.stac_api_io import StacApiIO
-    from urllib3.util.retry import Retry
-
     retry = Retry(
         total=options.retries,
         connect=options.retries,
@@ -145,10 +147,6 @@ def search_api(
     Hrefs are returned as the server gives them: Planetary Computer hrefs are signed only
     at read time (:func:`pipeline.sources.load.href_patcher`), so nothing signed is ever stored.
     """
-    import requests
-    from pystac_client import Client
-    from pystac_client.exceptions import APIError
-
     options = options or ApiOptions()
     try:
         client = Client.open(url, stac_io=_stac_io(options), timeout=options.timeout_s)
