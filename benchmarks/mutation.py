@@ -589,16 +589,20 @@ def score(records: list[dict]) -> dict:
     }
 
 
-def write_results(records: list[dict], meta: dict) -> None:
+def write_results(records: list[dict], meta: dict, results_json: Path | None = None) -> None:
+    results_json = results_json or RESULTS_JSON
+    results_md = results_json.with_suffix(".md")
     records = sorted(records, key=lambda r: (r["origin"] != "issue13", r["origin"], r["id"]))
+    for r in records:  # explanations are read from EQUIVALENT each time, also for merged entries
+        r["equivalent"] = EQUIVALENT.get(r["id"]) if r["status"] == "survived" else None
     summary = score(records)
     survivors = [r for r in records if r["status"] == "survived"]
     doc = {**meta, **summary, "survivors": [{"id": r["id"], "file": r.get("file"), "reason": r["reason"],
                                               "equivalent": r.get("equivalent")} for r in survivors],
            "results": records}
-    tmp = RESULTS_JSON.with_suffix(".json.tmp")
+    tmp = results_json.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(doc, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(tmp, RESULTS_JSON)
+    os.replace(tmp, results_json)
 
     lines = [
         "# Mutation testing results",
@@ -624,7 +628,7 @@ def write_results(records: list[dict], meta: dict) -> None:
         for r in survivors:
             lines.append(f"- `{r['id']}` ({r.get('file')}): {r['reason']}. "
                          + (f"Equivalent: {r['equivalent']}" if r.get("equivalent") else "**Not explained yet.**"))
-    RESULTS_MD.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    results_md.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -632,8 +636,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", default="", help="comma-separated mutant ids (or fnmatch patterns)")
     parser.add_argument("--generate", action="store_true", help="add operator-boundary mutants (GENERATE_IN)")
     parser.add_argument("--list", action="store_true", help="list the mutants and where they apply; run nothing")
-    parser.add_argument("--merge", action="store_true",
-                        help="update the entries of the existing results file instead of replacing it")
+    parser.add_argument("--merge", action="append", default=[], nargs="?", const="", metavar="FILE",
+                        help="keep the entries of the results file (or of FILE) that this run does not redo")
+    parser.add_argument("--out", type=Path, default=RESULTS_JSON,
+                        help="results file (JSON; the markdown summary goes beside it as .md)")
     parser.add_argument("--module-map", action="append", default=[], metavar="OLD=NEW",
                         help="where a module lives now, e.g. pipeline.mask=pipeline.sources.mask")
     parser.add_argument("--timeout-factor", type=float, default=3.0,
@@ -641,6 +647,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--budget-minutes", type=float, default=0.0, help="stop starting mutants after this")
     parser.add_argument("--group", action="append", default=[], metavar="TOPIC=GLOB[,GLOB]",
                         help="replace the test files of a topic, e.g. mask=tests/test_mask.py")
+    parser.add_argument("--report-only", action="store_true",
+                        help="run nothing: rewrite the results from --merge files (e.g. after adding explanations)")
     parser.add_argument("--keep-copy", action="store_true", help="leave the temporary copy for inspection")
     args = parser.parse_args(argv)
     module_map = dict(item.split("=", 1) for item in args.module_map)
@@ -669,13 +677,26 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     t0 = time.perf_counter()
+    if args.report_only:
+        previous = {}
+        for source in args.merge:
+            path = Path(source) if source else args.out
+            previous.update({r["id"]: r for r in json.loads(path.read_text(encoding="utf-8"))["results"]})
+        meta = json.loads(Path(args.merge[0] or args.out).read_text(encoding="utf-8"))
+        meta = {k: meta[k] for k in ("commit", "command", "started", "finished", "wall_seconds") if k in meta}
+        write_results(list(previous.values()), meta, args.out)
+        print(json.dumps(score(list(previous.values()))))
+        return 0
     tmp = Path(tempfile.mkdtemp(prefix="cec-mutation-"))
     root = copy_repo(tmp / "repo")
     check_import_path(root)
     records: list[dict] = []
     previous = {}
-    if args.merge and RESULTS_JSON.is_file():
-        previous = {r["id"]: r for r in json.loads(RESULTS_JSON.read_text(encoding="utf-8"))["results"]}
+    for source in args.merge:
+        path = Path(source) if source else args.out
+        if path.is_file():
+            previous.update({r["id"]: r for r in json.loads(path.read_text(encoding="utf-8"))["results"]})
+    previous = {k: v for k, v in previous.items() if k in {m.id for m in MUTANTS} or k.startswith("gen-")}
     meta = {"commit": git_commit(), "command": "python benchmarks/mutation.py " + " ".join(argv or sys.argv[1:]),
             "started": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
 
@@ -683,7 +704,7 @@ def main(argv: list[str] | None = None) -> int:
         merged = dict(previous)
         merged.update({r["id"]: r for r in records})
         write_results(list(merged.values()), {**meta, "finished": dt.datetime.now(dt.timezone.utc).isoformat(
-            timespec="seconds"), "wall_seconds": round(time.perf_counter() - t0, 1)})
+            timespec="seconds"), "wall_seconds": round(time.perf_counter() - t0, 1)}, args.out)
 
     try:
         # unmutated runs of every test group the selection needs: they must pass, and set the deadlines

@@ -131,3 +131,15 @@ def test_geojson_geometry_follows_the_right_hand_rule():
     clockwise = shapely.Polygon([(0, 0), (0, 1), (1, 1), (1, 0)], [[(0.2, 0.2), (0.4, 0.2), (0.4, 0.4), (0.2, 0.4)]])
     rings = rfc7946_geometry(clockwise)["coordinates"]
     assert shapely.LinearRing(rings[0]).is_ccw and not shapely.LinearRing(rings[1]).is_ccw
+
+
+def test_an_alert_caught_early_keeps_its_id_when_its_scar_grows_tenfold():
+    """Matching uses the overlap over the SMALLER polygon (match_overlap 10 %): a 1 ha alert inside
+    a 16 ha scar is the same scar grown, not a new one."""
+    zones = zones_table("RN09")
+    stored = alerts_of(scars_table([(384150, 8560150, 384250, 8560250)]), zones)       # 1 ha
+    stored_cumulative, _ = update_lifecycle(stored, stored.iloc[:0].copy(), LifecycleParams())
+    grown = alerts_of(scars_table([(384000, 8560000, 384400, 8560400)]), zones)         # 16 ha around it
+    cumulative, observed = update_lifecycle(grown, stored_cumulative, LifecycleParams(match_overlap=0.1))
+    assert list(observed["alert_id"]) == list(stored["alert_id"]) and list(observed["status"]) == ["expanding"]
+    assert len(cumulative) == 1
