@@ -527,7 +527,7 @@ def run_pytest(root: Path, files: list[str], timeout_s: float, extra_env: dict[s
     """Run pytest on ``files`` inside ``root`` (a copy): its own package comes first on sys.path."""
     env = dict(os.environ, PYTHONPATH=str(root), PYTHONDONTWRITEBYTECODE="1", **extra_env)
     cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "-m", "not notebooks",
-           "--no-header", "-rN", *files]
+           "--no-header", "-rfE", *files]
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             start_new_session=True)
@@ -540,7 +540,7 @@ def run_pytest(root: Path, files: list[str], timeout_s: float, extra_env: dict[s
         rc = None
     seconds = round(time.perf_counter() - start, 1)
     failed = re.findall(r"^(?:FAILED|ERROR) (\S+)", output or "", flags=re.M)
-    if not failed:  # -rN hides the summary: read the failure header instead
+    if not failed:  # no short summary (e.g. a crash): read the failure header instead
         failed = re.findall(r"^_{3,} (\S.*?) _{3,}$", output or "", flags=re.M)
     return {"rc": rc, "seconds": seconds, "failed": failed[:3], "tail": (output or "")[-1500:]}
 
@@ -623,12 +623,29 @@ def write_results(records: list[dict], meta: dict, results_json: Path | None = N
             ", ".join(r.get("failed", [])[:1]) or r.get("note", ""))
         where = f"{r.get('file') or r['module']}:{r.get('line') or ''}"
         lines.append(f"| `{r['id']}` | {where} | {r['reason']} | {r['status']} | {note.replace('|', '/')} |")
+    runs = sorted({(r["run"]["started"], r["run"]["commit"]) for r in records if r.get("run")})
+    if len(runs) > 1:
+        lines += ["", "Results merged from several runs (each mutant's `run` in the JSON says which):", ""]
+        lines += [f"- started {started}, commit `{commit[:12]}`: "
+                  f"{sum(1 for r in records if r.get('run', {}).get('started') == started)} mutants"
+                  for started, commit in runs]
     if survivors:
         lines += ["", "## Survivors", ""]
         for r in survivors:
             lines.append(f"- `{r['id']}` ({r.get('file')}): {r['reason']}. "
                          + (f"Equivalent: {r['equivalent']}" if r.get("equivalent") else "**Not explained yet.**"))
     results_md.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def merge_records(*sources: dict[str, dict]) -> dict[str, dict]:
+    """Later sources win, except that a mutant "not run" never hides a result an earlier run had."""
+    merged: dict[str, dict] = {}
+    for source in sources:
+        for key, record in source.items():
+            if record["status"] in ("not run",) and key in merged:
+                continue
+            merged[key] = record
+    return merged
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -681,7 +698,7 @@ def main(argv: list[str] | None = None) -> int:
         previous = {}
         for source in args.merge:
             path = Path(source) if source else args.out
-            previous.update({r["id"]: r for r in json.loads(path.read_text(encoding="utf-8"))["results"]})
+            previous = merge_records(previous, {r["id"]: r for r in json.loads(path.read_text(encoding="utf-8"))["results"]})
         meta = json.loads(Path(args.merge[0] or args.out).read_text(encoding="utf-8"))
         meta = {k: meta[k] for k in ("commit", "command", "started", "finished", "wall_seconds") if k in meta}
         write_results(list(previous.values()), meta, args.out)
@@ -695,14 +712,13 @@ def main(argv: list[str] | None = None) -> int:
     for source in args.merge:
         path = Path(source) if source else args.out
         if path.is_file():
-            previous.update({r["id"]: r for r in json.loads(path.read_text(encoding="utf-8"))["results"]})
+            previous = merge_records(previous, {r["id"]: r for r in json.loads(path.read_text(encoding="utf-8"))["results"]})
     previous = {k: v for k, v in previous.items() if k in {m.id for m in MUTANTS} or k.startswith("gen-")}
     meta = {"commit": git_commit(), "command": "python benchmarks/mutation.py " + " ".join(argv or sys.argv[1:]),
             "started": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
 
     def save() -> None:
-        merged = dict(previous)
-        merged.update({r["id"]: r for r in records})
+        merged = merge_records(previous, {r["id"]: r for r in records})
         write_results(list(merged.values()), {**meta, "finished": dt.datetime.now(dt.timezone.utc).isoformat(
             timespec="seconds"), "wall_seconds": round(time.perf_counter() - t0, 1)}, args.out)
 
@@ -722,7 +738,8 @@ def main(argv: list[str] | None = None) -> int:
 
         for n, m in enumerate(mutants, 1):
             record = {"id": m.id, "module": m.module, "origin": m.origin, "reason": m.reason,
-                      "find": m.find, "replace": m.replace, "equivalent": EQUIVALENT.get(m.id)}
+                      "find": m.find, "replace": m.replace, "equivalent": EQUIVALENT.get(m.id),
+                      "run": {"commit": meta["commit"], "started": meta["started"]}}
             if args.budget_minutes and time.perf_counter() - t0 > args.budget_minutes * 60:
                 records.append({**record, "status": "not run", "note": "time budget spent"})
                 continue
@@ -763,7 +780,7 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(tmp, ignore_errors=True)
         else:
             print(f"copy kept at {root}")
-    summary = score(list({**previous, **{r['id']: r for r in records}}.values()))
+    summary = score(list(merge_records(previous, {r["id"]: r for r in records}).values()))
     print(json.dumps(summary))
     return 0
 
