@@ -114,7 +114,7 @@ TEST_GROUPS: dict[str, tuple[str, ...]] = {
         "test_growing_window_gives_new_then_ongoing_with_stable_ids",
         "test_the_new_alerts_file_and_state_store_follow_the_runs",
         "test_nothing_new_leaves_outputs_untouched",
-        "test_overwrite_redoes_a_window_that_was_processed_before",
+        "test_overwrite_redoes_a_window_and_alerts_not_seen_again_stay_issued",
     )),
     "evidence": ("tests/test_evidence*.py",),
     "report": ("tests/test_report_content.py",),

@@ -211,16 +211,29 @@ def test_killed_run_leaves_previous_outputs_intact_and_next_run_completes(run_se
     assert {f["properties"]["status"] for f in redone} <= {"ongoing", "expanding"}
 
 
-def test_overwrite_redoes_a_window_that_was_processed_before(run_sequence, tmp_path):
-    """After "nothing new", --overwrite runs the window again: same alerts and ids, none new."""
+def test_overwrite_redoes_a_window_and_alerts_not_seen_again_stay_issued(run_sequence, tmp_path):
+    """After "nothing new", --overwrite runs the window again: same alerts and ids, none new. An
+    alert issued earlier whose scar this run does not see (here one added to the state, 3 km away)
+    stays in alerts.geojson as ongoing: the file holds every alert issued, not this run's only."""
     from pipeline.run import run
+    from pipeline.state import save_state
 
     config_path, _, results, snapshots = run_sequence
     out = tmp_path / "out"
     shutil.copytree(snapshots[3], out)
     config = load_config(config_path, {"output.dir": out, "output.evidence": False, "output.report": False})
     assert run(config, today=SEQUENCE_TODAY).status == "nothing new"
+    state = load_state(out)
+    old = state.alerts.iloc[[0]].copy()
+    old["alert_id"] = "test-RN09-issued-long-ago"
+    old["geometry"] = old.geometry.translate(xoff=0.03)  # ~3 km east: no scar of this run there
+    state.alerts = gpd.GeoDataFrame(gpd.pd.concat([state.alerts, old], ignore_index=True), crs=4326)
+    save_state(out, state)
     redone = run(config, today=SEQUENCE_TODAY, overwrite=True)
-    assert redone.status == "done"
-    assert sorted(redone.alerts["alert_id"]) == sorted(results[2].alerts["alert_id"]) and redone.new_alerts.empty
+    assert redone.status == "done" and redone.new_alerts.empty
+    expected = sorted([*results[2].alerts["alert_id"], "test-RN09-issued-long-ago"])
+    assert sorted(redone.alerts["alert_id"]) == expected
+    assert redone.alerts.set_index("alert_id").loc["test-RN09-issued-long-ago", "status"] == "ongoing"
+    in_file = json.loads((out / "alerts.geojson").read_text())["features"]
+    assert sorted(f["id"] for f in in_file) == expected
     assert len(load_state(out).runs) == 4, "the redone window is recorded"
