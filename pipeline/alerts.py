@@ -82,6 +82,7 @@ def build_alerts(
             "delta_nbr": round(float(scar.delta_nbr), 3),
             "water_fraction": round(float(scar.water_fraction), 3),
             "bare_fraction": round(float(scar.bare_fraction), 3),
+            "detection_path": str(getattr(scar, "detection_path", "forest_loss")),
             "sensors": sorted({sensors_by_look[t] for t in looks}),
             "source_items": sorted({item for t in looks for item in items_by_look[t]}),
             "status": "new",

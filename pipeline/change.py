@@ -1,16 +1,31 @@
 """Change detection: baseline statistics per pixel against the monitoring looks.
 
 For each pixel, the clear baseline looks give a robust reference (median) and spread (MAD) of
-NDVI, NBR and MNDWI. A clear monitoring look *flags* the pixel when NDVI falls below the
-reference by at least ``ndvi_drop_min`` and by ``drop_sigma`` times the pixel's own spread,
-and NBR falls too, unless the look brightened like haze (:func:`hazy`). A flag is *confirmed* when the next clear look flags it again, and the
-change must *persist*: most clear looks from then on still flag it. Only pixels that were
-forest in the baseline can change; permanent water is known from the baseline.
+NDVI, NBR and MNDWI, and the median of every reflectance band. Two tests flag a clear
+monitoring look, and both feed one alert stream:
 
-Confidence per pixel: ``low`` (flagged by the last clear look, not yet confirmable),
-``nominal`` (confirmed), ``high`` (confirmed and flagged by three or more clear looks and, where
-more than one sensor family — Sentinel-2, Landsat — saw the pixel clearly after the change
-began, flagged by each of them).
+*Forest loss* (:data:`PATH_FOREST_LOSS`): the pixel was forest in the baseline, and NDVI falls
+below the reference by at least ``ndvi_drop_min`` and by ``drop_sigma`` times the pixel's own
+spread, and NBR falls too.
+
+*New mining surface* (:data:`PATH_MINING_SURFACE`): the look shows what alluvial mining leaves
+(bright bare sediment or gravel, or a turbid or clear pond, :func:`mining_surface`) on ground
+that was vegetated in the baseline, whatever its cover (forest, secondary growth, scrub,
+pasture, a bank above the high-water line), with the same NDVI drop. Ground that was already
+open (bare or water) in the baseline, or that any clear baseline look saw under water, is old
+stock, channel or sandbar and never flags; the new ground a pit grows into does.
+
+Either way the look must not have brightened like haze (:func:`hazy`). A flag is *confirmed*
+when the next clear look flags it again (by either test), and the change must *persist*: most
+clear looks from then on still flag it. Look-alikes fail these tests for physical reasons:
+sandbars and moving channels were water in a baseline look; seasonal water and dry-season bare
+fields go back (persistence); a burn is dark (no sediment brightness, no water); haze and thin
+cloud brighten the blue more than the SWIR.
+
+Confidence per pixel: ``low`` (flagged by the last clear look, not yet confirmable: a run on one
+baseline and one monitor composite gives only ``low``), ``nominal`` (confirmed), ``high``
+(confirmed and flagged by three or more clear looks and, where more than one sensor family —
+Sentinel-2, Landsat — saw the pixel clearly after the change began, flagged by each of them).
 
 The work is one pure numpy function over a (time, y, x) block, :func:`detect_block`, that
 :func:`detect_change` maps over dask chunks (time whole, y and x chunked); both paths give the
@@ -31,6 +46,12 @@ CONFIDENCE_NONE, CONFIDENCE_LOW, CONFIDENCE_NOMINAL, CONFIDENCE_HIGH = 0, 1, 2, 
 CONFIDENCE_NAMES = {CONFIDENCE_LOW: "low", CONFIDENCE_NOMINAL: "nominal", CONFIDENCE_HIGH: "high"}
 CONFIDENCE_CODES = {name: code for code, name in CONFIDENCE_NAMES.items()}
 
+# Which test flagged a pixel (the ``detection_path`` layer is the sum of the bits that fired).
+PATH_FOREST_LOSS = 1      # loss of baseline forest
+PATH_MINING_SURFACE = 2   # new bare sediment or pond on ground vegetated in the baseline
+PATH_NAMES = {PATH_FOREST_LOSS: "forest_loss", PATH_MINING_SURFACE: "mining_surface",
+              PATH_FOREST_LOSS | PATH_MINING_SURFACE: "both"}
+
 # Per-look input layers, in the order detect_block takes them.
 INPUTS = ("ndvi", "nbr", "mndwi", "bsi", *BANDS)  # BANDS in model.BANDS order
 # Per-pixel output layers, in the order detect_block stacks them.
@@ -50,12 +71,31 @@ FIELDS = (
     "water",        # 1 where the baseline is permanent water
     "water_seen",   # 1 where any clear baseline look saw open water (channels with seasonal bars)
     "n_baseline",   # clear baseline looks
+    "detection_path",  # PATH_* bits of the tests that flagged the evidence looks (0 none)
     *(f"post_{b}" for b in BANDS),   # reflectance medians over the flagging looks (NaN: no change)
     *(f"base_{b}" for b in BANDS),   # reflectance medians over the clear baseline looks
 )
 HAZE_BLUE_RISE_MIN = 0.03  # blue reflectance rise below which a look is never called hazy
 HAZE_NDVI_MIN = 0.15       # below this NDVI no canopy shows through: ground, not haze
 MIN_SPREAD = 0.03  # floor of the robust NDVI spread: a baseline of 1–2 looks has no usable MAD
+
+# New mining surface (see mining_surface). Reflectance thresholds are surface reflectance
+# (0–1), the same for Sentinel-2 and Landsat (HLS-adjusted), single looks and composites; checked
+# on the real La Pampa Landsat clip, where 93 % of the low-NDVI pixels of the 2018 AMW mining
+# stock (sand and tailings ponds) pass and intact forest does not.
+# NDVI below 0.3: no closed green cover left (bare soil and sand 0.05–0.25, water < 0.1; the
+# same line the scars stage uses for ``bare_fraction``).
+SURFACE_NDVI_MAX = 0.3
+# Exposed sediment, gravel and tailings are bright: the mean of red, NIR and SWIR1 (a broadband
+# albedo proxy) is 0.2–0.4 on mining sand and fresh soil, 0.05–0.13 on the charcoal and ash of a
+# burn, so a burn never passes as sediment.
+SEDIMENT_ALBEDO_MIN = 0.15
+# Ground reflects more red and SWIR1 than blue (iron oxides, quartz, dry soil); cloud, haze and
+# their soft edges scatter the blue most, so they fail either test.
+# Open water: MNDWI > 0 (green above SWIR1). Liquid water absorbs SWIR1, so even the most turbid
+# tailings pond stays under 0.2 there, while clouds, which can also have MNDWI > 0, do not.
+POND_MNDWI_MIN = 0.0
+POND_SWIR16_MAX = 0.2
 
 
 @dataclass(frozen=True)
@@ -68,6 +108,10 @@ class ChangeParams:
     drop_sigma: float = 4.0
     persistence_min: float = 0.6
     high_min_looks: int = 3
+    vegetated_ndvi_min: float = 0.4
+    """Baseline NDVI from which ground counts as vegetated for the mining-surface path: by linear
+    mixing of bare ground (~0.1) and closed canopy (~0.85), 0.4 is about half green cover; below
+    it the ground was already mostly open (old pits, bare fields, bars) and is old stock."""
 
 
 def _nanmedian(values: np.ndarray, keep: np.ndarray) -> np.ndarray:
@@ -83,21 +127,23 @@ def n_fields(n_looks: int) -> int:
     return len(FIELDS) + (n_looks + 7) // 8
 
 
-def hazy(blue: np.ndarray, swir16: np.ndarray, ndvi: np.ndarray, mndwi: np.ndarray,
-         base_blue: np.ndarray, base_swir16: np.ndarray) -> np.ndarray:
+def hazy(blue: np.ndarray, red: np.ndarray, swir16: np.ndarray, ndvi: np.ndarray, mndwi: np.ndarray,
+         base_blue: np.ndarray, base_red: np.ndarray, base_swir16: np.ndarray) -> np.ndarray:
     """Looks that brightened like haze or a thin cloud edge rather than like exposed ground.
 
-    Haze and thin cloud add brightness that is largest in the blue and smaller in the SWIR,
-    and the canopy still shows through (NDVI stays well above bare ground). Cleared soil
-    raises SWIR1 more than blue; mining sand brightens both but leaves no NDVI; water lowers
-    SWIR1 and has MNDWI > 0. So a look whose blue rose from the pixel's baseline median by
-    more than its SWIR1 did, whose NDVI is still above HAZE_NDVI_MIN and that is not water is
-    not trusted as evidence of change. SCL misses most of these (soft cloud edges, thin
-    haze); this catches them where they would otherwise alert.
+    Haze and thin cloud scatter short wavelengths most: the brightness they add is largest in
+    the blue, smaller in the red and smaller still in the SWIR, and the canopy still shows
+    through (NDVI stays well above bare ground). Cleared soil and mining sediment raise the red
+    and SWIR1 more than the blue (iron oxides, quartz: white sand brightens the blue a lot, but
+    the red more); water lowers SWIR1 and has MNDWI > 0. So a look whose blue rose from the
+    pixel's baseline median by more than its red and its SWIR1 did, whose NDVI is still above
+    HAZE_NDVI_MIN and that is not water is not trusted as evidence of change. SCL misses most
+    of these (soft cloud edges, thin haze); this catches them where they would otherwise alert.
     """
     blue_rise = blue - base_blue
     with np.errstate(invalid="ignore"):
-        return (blue_rise > swir16 - base_swir16) & (blue_rise > HAZE_BLUE_RISE_MIN) & (ndvi > HAZE_NDVI_MIN) & (mndwi < 0)
+        return ((blue_rise > swir16 - base_swir16) & (blue_rise > red - base_red) & (blue_rise > HAZE_BLUE_RISE_MIN)
+                & (ndvi > HAZE_NDVI_MIN) & (mndwi < 0))
 
 
 def sensor_family(platform: str) -> str:
@@ -116,6 +162,25 @@ def family_codes(platforms: list[str]) -> np.ndarray:
     return np.array([order.index(f) for f in families], dtype=np.int16)
 
 
+def mining_surface(ndvi: np.ndarray, mndwi: np.ndarray, blue: np.ndarray, red: np.ndarray, nir: np.ndarray,
+                   swir16: np.ndarray) -> np.ndarray:
+    """Looks that show what alluvial gold mining leaves: bare sediment or a pond.
+
+    Both have no green cover (NDVI < SURFACE_NDVI_MAX). Bare sediment, gravel and tailings are
+    bright (mean of red, NIR, SWIR1 > SEDIMENT_ALBEDO_MIN, which a burn is not) and redder and
+    brighter in SWIR1 than in the blue (which cloud and haze are not). Ponds, turbid or clear,
+    are open water (MNDWI > POND_MNDWI_MIN) that absorbs SWIR1 (< POND_SWIR16_MAX, which cloud
+    does not). The tests use reflectance and normalised indices only, so they mean the same in
+    single looks and composites, Sentinel-2 and Landsat.
+    """
+    with np.errstate(invalid="ignore"):
+        open_ground = ndvi < SURFACE_NDVI_MAX
+        bright = (red + nir + swir16) / 3 > SEDIMENT_ALBEDO_MIN
+        bare = open_ground & bright & (red > blue) & (swir16 > blue)
+        pond = open_ground & (mndwi > POND_MNDWI_MIN) & (swir16 < POND_SWIR16_MAX)
+    return bare | pond
+
+
 def detect_block(
     ndvi: np.ndarray,
     nbr: np.ndarray,
@@ -132,15 +197,15 @@ def detect_block(
     params: ChangeParams,
     look_family: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Per-pixel change test on one block.
+    """Per-pixel change test on one block, both paths.
 
     Parameters
     ----------
     ndvi, nbr, mndwi, bsi
         float32 (time, y, x) index values; NaN = nodata.
     blue, green, red, nir, swir16, swir22
-        float32 (time, y, x) surface reflectance (unitless, 0–1; NaN = nodata): the haze test
-        (:func:`hazy`) and the per-band evidence medians.
+        float32 (time, y, x) surface reflectance (unitless, 0–1; NaN = nodata): the haze and
+        mining-surface tests and the per-band evidence medians.
     clear
         bool (time, y, x): the look sees the ground.
     is_baseline
@@ -153,7 +218,7 @@ def detect_block(
     Returns
     -------
     float32 (len(FIELDS) + ceil(time / 8), y, x): the FIELDS layers in order, then the bits of
-    the looks that flag the confirmed change, packed eight per layer (``np.packbits`` order).
+    the looks that flag the change, packed eight per layer (``np.packbits`` order).
     """
     bands = (blue, green, red, nir, swir16, swir22)
     n_looks = ndvi.shape[0]
@@ -165,18 +230,25 @@ def detect_block(
     base_nbr = _nanmedian(nbr, base)
     base_mndwi = _nanmedian(mndwi, base)
     base_bands = [_nanmedian(b, base) for b in bands]
-    mon &= ~hazy(blue, swir16, ndvi, mndwi, base_bands[0], base_bands[4])
+    mon &= ~hazy(blue, red, swir16, ndvi, mndwi, base_bands[0], base_bands[2], base_bands[4])
     spread = 1.4826 * _nanmedian(np.abs(ndvi - base_ndvi), base)
     spread = np.fmax(np.nan_to_num(spread, nan=MIN_SPREAD), MIN_SPREAD)
     n_base = base.sum(axis=0)
     forest = (n_base > 0) & (base_ndvi >= params.forest_ndvi_min) & (base_mndwi < 0)
     water = (n_base > 0) & (base_mndwi > 0)
     with np.errstate(invalid="ignore"):
-        water_seen = (np.where(base, mndwi, -np.inf).max(axis=0) > 0) & ~forest
+        seen_water = np.where(base, mndwi, -np.inf).max(axis=0) > 0
+        water_seen = seen_water & ~forest
+        # Ground the mining-surface path may flag: vegetated in the baseline and never seen
+        # under water (old pits, bare fields, channels and sandbars are not new surface).
+        vegetated = (n_base > 0) & (base_ndvi >= params.vegetated_ndvi_min) & ~seen_water
 
     threshold = np.maximum(params.ndvi_drop_min, params.drop_sigma * spread)
     with np.errstate(invalid="ignore"):
-        flagged = mon & forest & (base_ndvi - ndvi >= threshold) & (base_nbr - nbr >= params.nbr_drop_min)
+        dropped = mon & (base_ndvi - ndvi >= threshold)
+        by_forest = dropped & forest & (base_nbr - nbr >= params.nbr_drop_min)
+    by_surface = dropped & vegetated & mining_surface(ndvi, mndwi, blue, red, nir, swir16)
+    flagged = by_forest | by_surface
 
     # Walk the looks backwards, carrying the flag of the next clear look.
     confirmed = np.zeros_like(flagged)
@@ -216,9 +288,11 @@ def detect_block(
     looks = np.arange(n_looks)[:, None, None]
     last_clear = np.where(mon.any(axis=0), n_looks - 1 - mon[::-1].argmax(axis=0), -1)
     pending = flagged & (looks == last_clear[None]) & (confidence == CONFIDENCE_LOW)[None]
-    evidence_looks = np.where(persistent[None], hits, pending)
+    evidence_looks = np.where(persistent[None], hits, pending) & (confidence > CONFIDENCE_NONE)[None]
     post_ndvi = _nanmedian(ndvi, evidence_looks)
     post_nbr = _nanmedian(nbr, evidence_looks)
+    path = (PATH_FOREST_LOSS * (evidence_looks & by_forest).any(axis=0)
+            + PATH_MINING_SURFACE * (evidence_looks & by_surface).any(axis=0))
     layers = [
         confidence,
         np.where(confidence >= CONFIDENCE_NOMINAL, first, -1),
@@ -235,10 +309,11 @@ def detect_block(
         water,
         water_seen,
         n_base,
+        path,
         *(_nanmedian(b, evidence_looks) for b in bands),
         *base_bands,
     ]
-    bits = np.packbits(evidence_looks & (confidence > CONFIDENCE_NONE)[None], axis=0)
+    bits = np.packbits(evidence_looks, axis=0)
     return np.concatenate([np.stack([np.asarray(x, dtype=np.float32) for x in layers]), bits.astype(np.float32)])
 
 

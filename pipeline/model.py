@@ -38,6 +38,7 @@ ALERT_PROPERTIES = (
     "delta_nbr",
     "water_fraction",
     "bare_fraction",
+    "detection_path",
     "sensors",
     "source_items",
     "status",

@@ -18,7 +18,17 @@ from scipy import ndimage
 from shapely.geometry import shape
 
 from .aoi import repair
-from .change import CONFIDENCE_HIGH, CONFIDENCE_LOW, CONFIDENCE_NAMES, CONFIDENCE_NOMINAL, CONFIDENCE_NONE, looks_of
+from .change import (
+    CONFIDENCE_HIGH,
+    CONFIDENCE_LOW,
+    CONFIDENCE_NAMES,
+    CONFIDENCE_NOMINAL,
+    CONFIDENCE_NONE,
+    PATH_FOREST_LOSS,
+    PATH_MINING_SURFACE,
+    PATH_NAMES,
+    looks_of,
+)
 
 # 8-connectivity: diagonal neighbours belong to the same scar.
 CONNECTIVITY = np.ones((3, 3), dtype=bool)
@@ -103,7 +113,7 @@ def find_scars(
         Smallest scar kept, hectares.
     """
     pixel_ha = abs(transform.a * transform.e) / 1e4
-    mask = (change["confidence"] >= CONFIDENCE_LOW) & (zone_index > 0)
+    mask = (change["confidence"] >= CONFIDENCE_LOW) & (zone_index > 0) & ~_channel_belt(change, abs(transform.a))
     labels, n = ndimage.label(mask, structure=CONNECTIVITY)
     keep = _solid(mask, labels, n)
     counts = np.bincount(labels.ravel(), minlength=n + 1)
@@ -141,6 +151,22 @@ def _isolated_and_unsure(confidence: np.ndarray, labels: np.ndarray, counts: np.
         ring = ndimage.binary_dilation(own, structure=disk) & ~own
         out[label] = not (candidates[window] & ring).any()
     return out
+
+
+def _channel_belt(change: dict[str, np.ndarray], pixel_m: float) -> np.ndarray:
+    """bool (y, x): pixels that only the mining-surface path flagged, within NEAR_WATER_M of water
+    seen in the baseline. That strip is the active channel belt: bars are built and scoured and
+    banks slump there from one season to the next, so new sand or water in it is the river's
+    doing; a pit beside the river is still found where it lies farther out, and forest lost at
+    the water's edge is still the forest-loss path's (and the bank rule's) to judge."""
+    path = change.get("detection_path")
+    if path is None:
+        return np.zeros(change["confidence"].shape, dtype=bool)
+    surface_only = np.nan_to_num(path).astype(int) == PATH_MINING_SURFACE
+    water = (change["water"] > 0) | (change.get("water_seen", change["water"]) > 0)
+    if not surface_only.any() or not water.any():
+        return np.zeros(surface_only.shape, dtype=bool)
+    return surface_only & (ndimage.distance_transform_edt(~water) * pixel_m <= NEAR_WATER_M)
 
 
 def object_confidence(confidence: np.ndarray, labels: np.ndarray, index: np.ndarray) -> np.ndarray:
@@ -197,13 +223,23 @@ def _onset_pattern(first: np.ndarray, dist_water: np.ndarray, labels: np.ndarray
     return {"onset_spread_looks": np.sqrt(var_f), "onset_water_corr": np.clip(corr, -1, 1)}
 
 
+def detection_paths(change: dict[str, np.ndarray], labels: np.ndarray, index: np.ndarray) -> list[str]:
+    """Per scar, which test found it: ``forest_loss``, ``mining_surface`` or ``both`` (some of its
+    pixels by each, or pixels found by both; see :mod:`pipeline.change`)."""
+    path = np.nan_to_num(change.get("detection_path", np.full(labels.shape, PATH_FOREST_LOSS))).astype(int)
+    code = np.zeros(index.shape, dtype=int)
+    for bit in (PATH_FOREST_LOSS, PATH_MINING_SURFACE):
+        code |= np.where(ndimage.maximum((path & bit) > 0, labels, index) > 0, bit, 0)
+    return [PATH_NAMES.get(int(c), PATH_NAMES[PATH_FOREST_LOSS]) for c in code]
+
+
 def describe_scars(
     change: dict[str, np.ndarray], labels: np.ndarray, zone_index: np.ndarray, transform: Affine
 ) -> pd.DataFrame:
     """Geometry, attribution and classifier features of every labelled scar."""
     index = np.arange(1, int(labels.max()) + 1)
     columns = ["label", "geometry", "zone_index", "confidence", "first_look", "last_look", "looks", *FEATURES,
-               "near_water_fraction"]
+               "near_water_fraction", "detection_path"]
     if index.size == 0:
         return pd.DataFrame(columns=columns)
     pixel_m = abs(transform.a)
@@ -252,6 +288,7 @@ def describe_scars(
         "near_water_fraction": ndimage.mean(dist_water <= NEAR_WATER_M, labels, index),
         **_onset_pattern(first, dist_water, labels, index),
         "n_flagged": mean(change["n_flagged"]),
+        "detection_path": detection_paths(change, labels, index),
     })
     geoms = table["geometry"]
     area = np.array([g.area for g in geoms])

@@ -91,6 +91,8 @@ def load_state(out: Path) -> State:
     for column in VERDICT_COLUMNS:
         if column not in alerts.columns:
             alerts[column] = None
+    if "detection_path" not in alerts.columns:
+        alerts["detection_path"] = "forest_loss"  # stores from before the second path knew only this one
     if alerts.crs is None:
         alerts = alerts.set_crs(4326)
     return State(alerts, history, runs)

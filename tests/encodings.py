@@ -156,3 +156,24 @@ def with_offset(es_catalog: Path, out: Path, item_ids: set[str], offset: float) 
         items.append(item)
     return save_catalog(items, out, "offset")
 
+
+
+def write_composites(es_catalog: Path, out: Path, days: int = 120) -> Path:
+    """Each Earth Search look as a cloud-free composite another platform would serve: no mask
+    asset, no single acquisition time (``datetime`` null, ``start_datetime``/``end_datetime`` a
+    period of ``days`` centred on the look), the same reflectance assets."""
+    import datetime as dt
+
+    items = []
+    for src in read_items(es_catalog):
+        item = src.clone()
+        item.assets.pop("scl", None)
+        centre = src.datetime
+        half = dt.timedelta(days=days // 2)
+        item.datetime = None
+        item.properties["start_datetime"] = (centre - half).strftime("%Y-%m-%dT%H:%M:%SZ")
+        item.properties["end_datetime"] = (centre + half).strftime("%Y-%m-%dT%H:%M:%SZ")
+        for key, asset in item.assets.items():
+            asset.href = src.assets[key].get_absolute_href()
+        items.append(item)
+    return save_catalog(items, out, "composites")

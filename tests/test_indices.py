@@ -5,7 +5,7 @@ import pytest
 import xarray as xr
 
 from pipeline import indices
-from pipeline.change import FIELDS, INPUTS, ChangeParams, detect_change
+from pipeline.change import FIELDS, INPUTS, PATH_FOREST_LOSS, PATH_MINING_SURFACE, ChangeParams, detect_change
 
 from .helpers import assert_numpy_dask_equal
 
@@ -52,11 +52,18 @@ def _scene(seed=1):
     bands = {"blue": 0.025, "green": 0.05, "red": 0.03, "nir": 0.3, "swir16": 0.13, "swir22": 0.06}
     bands = {k: np.full_like(ndvi, v) for k, v in bands.items()}
     sand = {"blue": 0.2, "green": 0.22, "red": 0.25, "nir": 0.3, "swir16": 0.35, "swir22": 0.3}
-    for k, v in sand.items():           # sand: blue and SWIR1 both rise, SWIR1 more
-        bands[k][7:, 10:25, 20:41] = v
-    ndvi[7:, 10:25, 20:41] = 0.12       # a scar from look 7 on, across chunk borders
-    nbr[7:, 10:25, 20:41] = -0.05
-    ndvi[9, 30:40, 5:15] = 0.2          # one unmasked cloud edge: a single look only
+    scar, growth = np.s_[7:, 10:25, 20:41], np.s_[8:, 30:45, 40:58]
+    for k, v in sand.items():               # sand: blue and SWIR1 both rise, SWIR1 more
+        bands[k][scar] = v
+        bands[k][growth] = v
+    ndvi[scar] = 0.12                       # a forest scar from look 7 on, across chunk borders
+    nbr[scar] = -0.05
+    bsi[scar] = bsi[growth] = 0.08
+    ndvi[:8, 30:45, 40:58] -= 0.3           # scrub (NDVI ~0.5) that turns to sand at look 8
+    nbr[:8, 30:45, 40:58] -= 0.3
+    ndvi[growth] = 0.08
+    nbr[growth] = 0.0
+    ndvi[9, 30:40, 5:15] = 0.2              # one unmasked cloud edge: a single look only
     nbr[9, 30:40, 5:15] = 0.0
     clear = rng.random((t, y, x)) > 0.15
     data = xr.Dataset({k: (("time", "y", "x"), v) for k, v in
@@ -83,9 +90,14 @@ def test_change_finds_the_scar_and_ignores_a_single_cloudy_look():
     confirmed = out["confidence"].values >= 2
     assert confirmed[10:25, 20:41].mean() > 0.95
     assert not confirmed[30:40, 5:15].any()
-    assert confirmed.sum() == confirmed[10:25, 20:41].sum()
+    scrub = confirmed[30:45, 40:58]
+    assert scrub.mean() > 0.95, "sand on scrub is new mining surface"
+    assert confirmed.sum() == confirmed[10:25, 20:41].sum() + scrub.sum()
+    path = out["detection_path"].values
+    assert (path[30:45, 40:58][scrub] == PATH_MINING_SURFACE).all()
+    assert (path[10:25, 20:41][confirmed[10:25, 20:41]] == PATH_FOREST_LOSS | PATH_MINING_SURFACE).all()
+    assert out["post_red"].values[15, 30] == pytest.approx(0.25) and np.isnan(out["post_red"].values[2, 2])
+    assert out["base_nir"].values[15, 30] == pytest.approx(0.3)
     first = out["first_look"].values[10:25, 20:41][confirmed[10:25, 20:41]]
     assert first.min() == 7 and np.mean(first == 7) > 0.6  # later only where look 7 was cloudy
     assert out["delta_ndvi"].values[15, 30] == pytest.approx(0.7, abs=0.05)
-    assert out["post_red"].values[15, 30] == pytest.approx(0.25) and np.isnan(out["post_red"].values[2, 2])
-    assert out["base_nir"].values[15, 30] == pytest.approx(0.3)

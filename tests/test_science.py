@@ -16,6 +16,8 @@ from pipeline.change import (
     CONFIDENCE_NONE,
     FIELDS,
     INPUTS,
+    PATH_FOREST_LOSS,
+    PATH_MINING_SURFACE,
     ChangeParams,
     detect_block,
     family_codes,
@@ -62,9 +64,6 @@ def test_one_look_is_low_two_are_nominal_three_are_high():
     three = test_confidence([LOSS, LOSS, LOSS])
     assert three["confidence"] == CONFIDENCE_HIGH and three["first_look"] == N_BASE
     assert three["delta_ndvi"] == pytest.approx(0.7, abs=1e-5)
-    # Per-band medians: over the looks that show the change, and over the baseline.
-    assert three["post_swir16"] == pytest.approx(LOSS["swir16"]) and three["base_nir"] == pytest.approx(FOREST["nir"])
-    assert np.isnan(test_confidence([FOREST, FOREST, FOREST])["post_red"])
 
 
 def test_a_single_dark_look_that_the_next_clear_look_contradicts_is_nothing():
@@ -87,9 +86,22 @@ def test_the_drop_must_be_large_against_the_pixels_own_variability():
     assert test_confidence([small, small, small])["confidence"] == CONFIDENCE_NONE
 
 
-def test_only_baseline_forest_can_alert():
-    old_clearing = dict(FOREST, ndvi=0.45, nbr=0.2)
-    assert test_confidence([LOSS, LOSS, LOSS], base=old_clearing)["confidence"] == CONFIDENCE_NONE
+def test_forest_loss_needs_baseline_forest_and_new_surface_needs_vegetated_ground():
+    scrub = dict(FOREST, ndvi=0.5, nbr=0.25)          # secondary growth, scrub, an old clearing
+    on_scrub = test_confidence([LOSS, LOSS, LOSS], base=scrub)
+    assert on_scrub["confidence"] == CONFIDENCE_HIGH and on_scrub["forest"] == 0
+    assert on_scrub["detection_path"] == PATH_MINING_SURFACE
+    assert test_confidence([LOSS, LOSS, LOSS])["detection_path"] == PATH_FOREST_LOSS | PATH_MINING_SURFACE
+    # Forest lost to something that is not bare sediment or water (a grassy clearing): forest path only.
+    grass = dict(FOREST, ndvi=0.5, nbr=0.2, bsi=-0.1)
+    assert test_confidence([grass, grass, grass])["detection_path"] == PATH_FOREST_LOSS
+    # Already open ground (an old pit, a bare field) stays silent, however it changes.
+    old_pit = dict(LOSS, ndvi=0.25, nbr=0.05)
+    pond = dict(LOSS, ndvi=-0.1, mndwi=0.3, nir=0.05, green=0.09, swir16=0.04, bsi=-0.1)
+    assert test_confidence([pond, pond, pond], base=old_pit)["confidence"] == CONFIDENCE_NONE
+    # Grass that turns to pasture (still green) is no loss of either kind.
+    pasture = dict(scrub, ndvi=0.35, bsi=-0.05, red=0.05)
+    assert test_confidence([pasture, pasture, pasture], base=scrub)["confidence"] == CONFIDENCE_NONE
     water = dict(FOREST, ndvi=-0.05, mndwi=0.4)
     result = test_confidence([LOSS, LOSS, LOSS], base=water)
     assert result["confidence"] == CONFIDENCE_NONE and result["water"] == 1
@@ -193,3 +205,91 @@ def test_a_bank_taken_by_the_river_advances_inland_look_after_look():
     assert bank["near_water_fraction"] == pytest.approx(0.6)   # within 60 m of water
     assert pit["onset_spread_looks"] == pytest.approx(0) and pit["onset_water_corr"] == 0
     assert pit["near_water_fraction"] == 0
+
+
+# --- New mining surface and its look-alikes, pixel by pixel ------------------------------------
+SCRUB = dict(FOREST, ndvi=0.55, nbr=0.3, red=0.05, green=0.07, swir16=0.2, swir22=0.1, nir=0.28)
+SAND = dict(LOSS, ndvi=0.1, nbr=0.02, mndwi=-0.1, blue=0.15, green=0.2, red=0.24, nir=0.3, swir16=0.33,
+            swir22=0.28)   # La Pampa mining sand (real Landsat medians, rounded)
+POND = dict(LOSS, ndvi=-0.03, nbr=0.5, mndwi=0.5, blue=0.2, green=0.27, red=0.3, nir=0.3, swir16=0.08,
+            swir22=0.06)   # a turbid tailings pond
+CLEAR_WATER = dict(POND, ndvi=-0.2, mndwi=0.7, blue=0.05, green=0.06, red=0.04, nir=0.03, swir16=0.01)
+BURN = dict(LOSS, ndvi=0.12, nbr=-0.2, mndwi=-0.45, bsi=0.1, blue=0.03, green=0.045, red=0.06, nir=0.08,
+            swir16=0.12, swir22=0.12)   # char and ash: dark
+BARE_FIELD = dict(SAND, blue=0.06, green=0.09, red=0.12, nir=0.22, swir16=0.3, swir22=0.22, ndvi=0.29)
+CLOUD = dict(LOSS, ndvi=0.05, nbr=0.05, mndwi=0.06, bsi=-0.02, blue=0.45, green=0.44, red=0.43, nir=0.47,
+             swir16=0.39, swir22=0.33)  # a thick unflagged cloud: green above SWIR1 like water
+
+
+def pixel(looks: list[dict], n_base: int) -> dict:
+    """detect_block on one pixel: ``looks`` in order, the first ``n_base`` the baseline."""
+    arrays = {k: np.array([[[lk[k]]] for lk in looks], dtype=np.float32) for k in INPUTS}
+    clear = np.ones((len(looks), 1, 1), dtype=bool)
+    out = detect_block(*(arrays[k] for k in INPUTS), clear, np.arange(len(looks)) < n_base, ChangeParams())
+    return {name: float(out[i, 0, 0]) for i, name in enumerate(FIELDS)}
+
+
+@pytest.mark.parametrize("surface", [SAND, POND, CLEAR_WATER], ids=["sand", "turbid pond", "clear pond"])
+@pytest.mark.parametrize("cover", [FOREST, SCRUB], ids=["forest", "scrub"])
+def test_new_mining_surface_is_found_on_any_vegetated_cover(surface, cover):
+    result = pixel([cover] * 4 + [surface] * 3, 4)
+    assert result["confidence"] == CONFIDENCE_HIGH
+    assert int(result["detection_path"]) & PATH_MINING_SURFACE
+    assert result["post_nir"] == pytest.approx(surface["nir"]) and result["base_red"] == pytest.approx(cover["red"])
+
+
+def test_old_stock_stays_silent_and_its_growth_into_new_ground_alerts():
+    # Inside the old pit: sand in the baseline, sand or a new pond afterwards.
+    assert pixel([SAND] * 4 + [SAND] * 3, 4)["confidence"] == CONFIDENCE_NONE
+    assert pixel([SAND] * 4 + [POND] * 3, 4)["confidence"] == CONFIDENCE_NONE
+    # The scrub at the pit's edge that the pit grows into.
+    assert pixel([SCRUB] * 4 + [SCRUB, SAND, SAND], 4)["confidence"] == CONFIDENCE_NOMINAL
+
+
+@pytest.mark.parametrize("name, looks", [
+    # A bar on a channel: open water in a baseline look, so channel, not new ground.
+    ("sandbar", [SCRUB, CLEAR_WATER, SCRUB, SCRUB] + [SAND] * 3),
+    ("channel moved in", [SCRUB, CLEAR_WATER, SCRUB, SCRUB] + [CLEAR_WATER] * 3),
+    # High water for two wet-season looks, then land again for the rest of the series.
+    ("seasonal water", [SCRUB] * 4 + [CLEAR_WATER, CLEAR_WATER, SCRUB, SCRUB, SCRUB, SCRUB]),
+    # A field bare in the dry season that greens up again.
+    ("re-greening field", [SCRUB] * 4 + [BARE_FIELD, BARE_FIELD, SCRUB, SCRUB, SCRUB, SCRUB]),
+    # A burn: dark char, no sediment brightness, no water.
+    ("burn on scrub", [SCRUB] * 4 + [BURN] * 3),
+    ("unflagged cloud", [SCRUB] * 4 + [CLOUD] * 3),
+    ("haze", [SCRUB] * 4 + [dict(SCRUB, ndvi=0.35, blue=0.15, green=0.15, red=0.13, swir16=0.22)] * 3),
+])
+def test_look_alikes_of_new_mining_surface_raise_nothing(name, looks):
+    result = pixel(looks, 4)
+    assert result["confidence"] == CONFIDENCE_NONE, name
+
+
+def test_new_surface_in_the_channel_belt_is_the_rivers_and_a_pit_beyond_it_is_not():
+    from affine import Affine
+
+    from pipeline.scars import find_scars
+
+    confidence = np.zeros((60, 60))
+    confidence[5:35, 10:16] = CONFIDENCE_NOMINAL     # new sand on a 60 m strip of bank, by the river
+    confidence[35:50, 30:45] = CONFIDENCE_NOMINAL    # a pit 200 m from the river
+    layers = _change_layers(confidence)
+    layers["water"][:, :10] = 1
+    layers["detection_path"][:] = np.where(confidence > 0, PATH_MINING_SURFACE, 0)
+    table = find_scars(layers, np.ones((60, 60), np.int32), Affine(10.0, 0, 0, 0, -10.0, 0), CONFIDENCE_LOW, 0.5).table
+    assert table["area_ha"].tolist() == [pytest.approx(2.25)] and table["detection_path"].tolist() == ["mining_surface"]
+    # Forest lost at the water's edge is still the forest-loss path's to judge.
+    layers["detection_path"][:] = np.where(confidence > 0, PATH_FOREST_LOSS | PATH_MINING_SURFACE, 0)
+    table = find_scars(layers, np.ones((60, 60), np.int32), Affine(10.0, 0, 0, 0, -10.0, 0), CONFIDENCE_LOW, 0.5).table
+    assert sorted(table["area_ha"].round(2)) == [1.8, 2.25] and set(table["detection_path"]) == {"both"}
+
+
+def test_white_sand_mixed_with_scrub_is_ground_not_haze():
+    """Quartz sand brightens the blue a lot (La Pampa sand: blue 0.19, red 0.28, SWIR1 0.34), so a
+    pixel 70 % sand, 30 % scrub brightens the blue more than SWIR1, like haze; but it brightens the
+    red more still, which haze never does."""
+    white = dict(SAND, blue=0.19, green=0.25, red=0.28, nir=0.34, swir16=0.34)
+    mixed = {k: 0.7 * white[k] + 0.3 * SCRUB[k] for k in INPUTS}
+    mixed["ndvi"] = (mixed["nir"] - mixed["red"]) / (mixed["nir"] + mixed["red"])
+    mixed["mndwi"] = (mixed["green"] - mixed["swir16"]) / (mixed["green"] + mixed["swir16"])
+    assert mixed["ndvi"] > 0.15 and mixed["blue"] - SCRUB["blue"] > mixed["swir16"] - SCRUB["swir16"]
+    assert pixel([SCRUB] * 4 + [mixed] * 3, 4)["confidence"] == CONFIDENCE_HIGH
