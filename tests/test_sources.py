@@ -234,8 +234,9 @@ def test_sentinel2_and_landsat_fused_use_every_look(three_ways, small_scene, tmp
         refs = es[es.intersects(got.geometry)]
         assert len(refs) >= 1, f"fused alert of {got.area_ha} ha has no Sentinel-2-only counterpart"
         assert set(refs["class"]) == {got["class"]}
-        # 15 % for one large scar; joined or small scars gain or lose a ring of 30 m pixels
-        tolerance = 0.15 if len(refs) == 1 and refs.area_ha.sum() >= 3 else 0.25
+        # 15 % for one large scar; joined or small scars gain or lose a ring of 30 m pixels (30 %:
+        # see test_landsat_encoding_gives_the_same_scars)
+        tolerance = 0.15 if len(refs) == 1 and refs.area_ha.sum() >= 3 else 0.3
         assert got.area_ha == pytest.approx(refs.area_ha.sum(), rel=tolerance)
         seen_by_both += "landsat-8" in got.sensors and any(s.startswith("sentinel-2") for s in got.sensors)
     assert seen_by_both >= len(fused) // 2
