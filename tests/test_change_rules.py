@@ -3,7 +3,7 @@
 Looks are written as sequences of FOREST / LOSS / None (cloudy), after four baseline looks of
 forest; the expected confidence follows from the rule in pipeline/change.py's docstring:
 flagged = a clear monitor look with NDVI down by max(ndvi_drop_min, drop_sigma × spread) and
-NBR down by nbr_drop_min, not hazy; confirmed = flagged again by the next clear look;
+NBR down by nbr_drop_min (forest loss; the mining-surface path is in test_science.py), not hazy; confirmed = flagged again by the next clear look;
 persistent = flagged by at least persistence_min of the clear looks from the first confirmed
 one on; high = persistent, flagged by at least high_min_looks looks, every sensor agreeing.
 """
@@ -92,8 +92,9 @@ def test_water_is_any_positive_baseline_mndwi():
 
 
 def test_ndvi_alone_is_not_enough_nbr_must_fall_too():
-    """Drought browning: NDVI falls but NBR (moisture) holds."""
-    browning = dict(LOSS, nbr=FOREST["nbr"] - 0.05)
+    """Drought browning: NDVI falls but NBR (moisture) holds. The canopy stays dark (no bright bare
+    sediment, no water), so the mining-surface path does not take it either."""
+    browning = dict(LOSS, nbr=FOREST["nbr"] - 0.05, red=0.04, nir=0.1, swir16=0.2)
     assert FOREST["nbr"] - browning["nbr"] < PARAMS.nbr_drop_min
     assert pixel([browning] * 3)["confidence"] == CONFIDENCE_NONE
     just = dict(LOSS, nbr=FOREST["nbr"] - 0.11)
