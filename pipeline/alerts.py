@@ -12,6 +12,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
+from .generalize import clean_polygon
 from .model import ALERT_PROPERTIES, CLASSES
 
 ID_GRID_M = 100.0  # centroids snapped to this grid make the id stable against pixel jitter
@@ -34,6 +35,7 @@ def build_alerts(
     classes: np.ndarray,
     probabilities: np.ndarray,
     provenance: dict,
+    generalize: tuple[float, float] | None = None,
 ) -> gpd.GeoDataFrame:
     """Alerts for the scars of one area grid.
 
@@ -49,6 +51,11 @@ def build_alerts(
         Classifier output per scar.
     provenance
         ``run_name``, ``run_id``, ``model_version``, ``pipeline_version``.
+    generalize
+        ``(min_area_m2, pixel_m)``: clean each polygon for GIS
+        (:func:`pipeline.generalize.clean_polygon`: holes and parts below the mapping unit go,
+        stair-steps are smoothed); ``area_ha`` and the centroid are those of the cleaned polygon.
+        The alert id still comes from the traced scar's centroid (ids do not move).
 
     Returns
     -------
@@ -56,17 +63,19 @@ def build_alerts(
     """
     if scars.empty:
         return gpd.GeoDataFrame(columns=[*ALERT_PROPERTIES, "geometry"], geometry="geometry", crs=4326)
-    utm = gpd.GeoSeries(list(scars["geometry"]), crs=epsg)
-    centroids_utm = utm.centroid
-    centroids = centroids_utm.to_crs(4326)
+    traced = gpd.GeoSeries(list(scars["geometry"]), crs=epsg)
+    id_points = traced.centroid
+    utm = traced if generalize is None else gpd.GeoSeries(
+        [clean_polygon(g, generalize[0], generalize[1]) for g in traced], crs=epsg)
+    centroids = utm.centroid.to_crs(4326)
     zone_rows = zones.iloc[scars["zone_index"].to_numpy() - 1]
     records = []
     for i, scar in enumerate(scars.itertuples(index=False)):
         looks = [int(t) for t in scar.looks] or [scar.first_look]
         zone = zone_rows.iloc[i]
         records.append({
-            "alert_id": alert_id(provenance["run_name"], zone.area_id, centroids_utm.iloc[i].x,
-                                 centroids_utm.iloc[i].y, epsg),
+            "alert_id": alert_id(provenance["run_name"], zone.area_id, id_points.iloc[i].x,
+                                 id_points.iloc[i].y, epsg),
             "class": str(classes[i]),
             "probability": round(float(probabilities[i]), 3),
             "confidence": scar.confidence,

@@ -84,12 +84,14 @@ class Classified:
 
 
 def classify_area(
-    detection: AreaDetection, model: Classifier, provenance: dict, natural_loss: str = "suppress"
+    detection: AreaDetection, model: Classifier, provenance: dict, natural_loss: str = "suppress",
+    generalize: tuple[float, float] | None = None,
 ) -> gpd.GeoDataFrame:
     """Classify one area's scars and turn them into alerts.
 
     With ``natural_loss="suppress"`` eroding river banks (:func:`pipeline.classify.advancing_banks`)
-    are not issued: they are real loss, but not a matter for enforcement.
+    are not issued: they are real loss, but not a matter for enforcement. ``generalize``:
+    ``(min_area_m2, pixel_m)`` to clean the polygons for GIS (:func:`pipeline.alerts.build_alerts`).
     """
     scars = detection.scars
     if natural_loss == "suppress" and not scars.empty:
@@ -97,14 +99,16 @@ def classify_area(
     classes, probabilities = model.predict(scars)
     return build_alerts(
         scars, detection.zones, detection.epsg, detection.look_dates, detection.items_by_look,
-        detection.sensors_by_look, classes, probabilities, provenance,
+        detection.sensors_by_look, classes, probabilities, provenance, generalize,
     )
 
 
 def classify(config: RunConfig, detections: list[AreaDetection], model: Classifier, provenance: dict,
              overlay_layers: list, state: State) -> Classified:
     """Classify every area, attribute overlays and match to the stored alerts."""
-    parts = [classify_area(d, model, provenance, config.detection.natural_loss) for d in detections]
+    d = config.detection
+    generalize = (d.min_area_ha * 1e4, d.resolution_m)
+    parts = [classify_area(area, model, provenance, d.natural_loss, generalize) for area in detections]
     non_empty = [p for p in parts if not p.empty]
     detected = pd.concat(non_empty, ignore_index=True) if non_empty else parts[0]
     detected = gpd.GeoDataFrame(detected, geometry="geometry", crs=4326)
@@ -133,9 +137,11 @@ def write_outputs(config: RunConfig, out: Path, result: Classified, summary: pd.
                   detections: list[AreaDetection], info: dict, reporter: Reporter) -> dict[str, Path]:
     """Alert files of every configured format, summary, evidence, report and items.json (each atomic)."""
     outputs: dict[str, Path] = {}
+    grids = {d.area_id: (d.epsg, d.grid_bounds) for d in detections if d.grid_bounds}
     for fmt in config.output.formats:
         writer = alert_writer(fmt)
-        outputs[fmt] = writer.write(result.alerts, out / writer.file_name)
+        extra = {"grids": grids, "resolution_m": config.detection.resolution_m} if writer.run_grids else {}
+        outputs[fmt] = writer.write(result.alerts, out / writer.file_name, **extra)
     if "geojson" in config.output.formats:
         outputs["geojson_new"] = write_geojson(result.new_alerts, out / NEW_ALERTS_FILE)
     outputs["summary"] = write_summary(summary, out / "summary.csv")

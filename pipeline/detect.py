@@ -130,6 +130,7 @@ def detect_area(config: RunConfig, plan: AreaPlan, reporter: Reporter) -> AreaDe
         n_baseline_looks=int(is_baseline.sum()),
         skipped=checked.skipped,
         grid_shape=tuple(geobox.shape),
+        grid_bounds=tuple(float(v) for v in geobox.boundingbox),
         items=list(checked.usable),
     )
 

@@ -85,6 +85,8 @@ class AreaDetection:
     n_baseline_looks: int
     skipped: list[dict] = field(default_factory=list)
     grid_shape: tuple[int, int] = (0, 0)
+    grid_bounds: tuple[float, float, float, float] | None = None
+    """(minx, miny, maxx, maxy) of the area's analysis grid, EPSG:``epsg`` metres."""
     items: list = field(default_factory=list)
     """The STAC items (pystac.Item) the detection loaded, saved by the batch as items.json."""
 

@@ -123,7 +123,7 @@ def run_sequence(small_scene, tmp_path_factory):
     from pipeline.run import run
 
     folder = tmp_path_factory.mktemp("sequence")
-    config_path = write_config(folder, small_scene, **{"output.formats": ["geojson", "csv", "gpkg", "kml"]})
+    config_path = write_config(folder, small_scene, **{"output.formats": ["geojson", "csv", "gpkg", "kml", "shp", "cog"]})
     config = load_config(config_path)
     out = Path(config.output.dir)
     results, snapshots = [], []

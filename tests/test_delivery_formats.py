@@ -15,7 +15,7 @@ import rasterio
 import shapely
 
 from pipeline.alerts import ALERT_PROPERTIES
-from pipeline.outputs import alert_raster, kml, layers, shapefile
+from pipeline.outputs import alert_raster, gis, kml, shapefile
 
 KML = "{http://www.opengis.net/kml/2.2}"
 
@@ -92,7 +92,7 @@ def test_kml_styles_by_class_with_timespan(alerts, tmp_path):
 
 
 def test_gpkg_declares_multipolygon_and_date_columns(alerts, tmp_path):
-    path = layers.write_gpkg(alerts, tmp_path / "alerts.gpkg")
+    path = gis.write_gpkg(alerts, tmp_path / "alerts.gpkg")
     info = pyogrio.read_info(path, layer="alerts")
     assert info["geometry_type"] == "MultiPolygon"
     types = dict(zip(info["fields"], info["ogr_types"]))
@@ -106,8 +106,8 @@ def test_gpkg_declares_multipolygon_and_date_columns(alerts, tmp_path):
 
 
 def test_alert_raster_is_a_cog_with_date_and_confidence(alerts, tmp_path):
-    paths = alert_raster.write_alert_rasters(alerts, tmp_path / "alert_rasters", resolution_m=10.0)
-    assert sorted(p.name for p in paths) == ["RN09.tif", "etc_PN_1.tif"]  # ids never become paths as is
+    folder = alert_raster.write_alert_rasters(alerts, tmp_path / "alert_rasters", resolution_m=10.0)
+    assert sorted(p.name for p in folder.iterdir()) == ["RN09.tif", "etc_PN_1.tif"]  # ids never become paths as is
     with rasterio.open(tmp_path / "alert_rasters" / "RN09.tif") as src:
         assert src.crs.to_epsg() == 32719 and src.res == (10.0, 10.0)
         assert src.descriptions == ("date", "confidence")
@@ -128,3 +128,15 @@ def test_alert_raster_is_a_cog_with_date_and_confidence(alerts, tmp_path):
     assert alert_raster.day_number("2015-01-01") == 1
     with pytest.raises(ValueError):
         alert_raster.day_number("2400-01-01")
+
+
+def test_alert_raster_keeps_its_grid_and_empties_areas_without_alerts(alerts, tmp_path):
+    folder = tmp_path / "alert_rasters"
+    grids = {"RN09": (32719, (380000.0, 8560000.0, 390000.0, 8570000.0))}
+    alert_raster.write_alert_rasters(alerts.iloc[:2], folder, resolution_m=20.0, grids=grids)
+    with rasterio.open(folder / "RN09.tif") as src:
+        assert tuple(src.bounds) == grids["RN09"][1] and src.res == (20.0, 20.0)
+    # cec review rejected every RN09 alert: the file stays, on its grid, with no alert left
+    alert_raster.write_alert_rasters(alerts.iloc[2:], folder)
+    with rasterio.open(folder / "RN09.tif") as src:
+        assert tuple(src.bounds) == grids["RN09"][1] and src.read(1).max() == 0

@@ -94,7 +94,7 @@ def test_overlays_name_the_features_each_alert_touches_in_every_format(final, tm
     from pipeline.outputs.geojson import write_geojson
     from pipeline.outputs.tables import write_alert_csv
     from pipeline.config import OverlayConfig
-    from pipeline.outputs.gis import write_kml
+    from pipeline.outputs.kml import write_kml
     from pipeline.overlays import attribute_overlays, load_overlays
 
     result, _ = final
@@ -120,3 +120,39 @@ def test_overlays_name_the_features_each_alert_touches_in_every_format(final, tm
     assert "Concesión Ñaupa 01" in kml.set_index("name").loc[target["alert_id"], "description"]
     with pytest.raises(Exception, match="no field 'owner'"):
         load_overlays([OverlayConfig(name="x", path=tmp_path / "concessions.gpkg", name_field="owner")])
+
+
+def test_shapefile_and_alert_rasters_come_from_the_run(final):
+    import datetime as dt
+
+    import rasterio
+
+    result, out = final
+    shp = gpd.read_file(f"/vsizip/{out / 'alerts_shp.zip'}/alerts.shp")
+    assert sorted(shp["alert_id"]) == sorted(result.alerts["alert_id"])
+    assert pyogrio.read_info(out / "alerts.gpkg", layer="alerts")["geometry_type"] == "MultiPolygon"
+    rasters = sorted((out / "alert_rasters").glob("*.tif"))
+    assert [p.stem for p in rasters] == sorted(set(result.alerts["protected_area_id"]))
+    with rasterio.open(rasters[0]) as src:
+        assert src.res == (10.0, 10.0) and src.crs.to_epsg() == 32719
+        date = src.read(1)
+        for row in result.alerts.to_dict("records"):
+            inner = gpd.GeoSeries([row["geometry"]], crs=4326).to_crs(32719).iloc[0].representative_point()
+            value = date[src.index(inner.x, inner.y)]
+            assert value > 0 and row["first_detected"] >= "2019-01-01"
+            # where alerts overlap the earliest wins, so a pixel is never later than its alert
+            assert value <= (dt.date.fromisoformat(row["first_detected"]) - dt.date(2014, 12, 31)).days
+        assert (date == 0).mean() > 0.5  # outside the alerts: no alert
+
+
+def test_alert_polygons_are_clean_for_gis(final):
+    import shapely
+
+    result, _ = final
+    utm = result.alerts.to_crs(32719)
+    for row, geom in zip(result.alerts.to_dict("records"), utm.geometry):
+        parts = list(shapely.get_parts(geom))
+        assert geom.is_valid
+        assert all(len(p.interiors) == 0 or min(shapely.Polygon(r).area for r in p.interiors) >= 5000 for p in parts)
+        assert len(parts) == 1 or min(p.area for p in parts) >= 5000  # parts below 0.5 ha are dropped
+        assert abs(row["area_ha"] - geom.area / 1e4) < 0.01  # area_ha is the final polygon's

@@ -1,7 +1,7 @@
 """Alert rasters like Global Forest Watch's: a Cloud-Optimized GeoTIFF per protected area.
 
 For analysts who combine alerts with other layers (``output.formats: [cog]``):
-``alert_rasters/<area id>.tif``, in the area's UTM zone at the analysis resolution, two bands:
+``alert_rasters/<area id>.tif`` (the id made safe as a file name), in the area's UTM zone at the analysis resolution, two bands:
 
 1. ``date``: uint16, days since 2014-12-31 of the alert's ``first_detected`` (GFW's
    integrated-alerts convention: 2015-01-01 is 1); 0 = no alert;
@@ -24,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 import shapely
+
+from .registry import register_writer
 
 DATE_EPOCH = dt.date(2014, 12, 31)
 CONFIDENCE_CODES = {"low": 1, "nominal": 2, "high": 3}
@@ -132,27 +134,52 @@ def write_cog(path: Path, date: np.ndarray, confidence: np.ndarray, bounds: tupl
     return write_atomic(Path(path), write)
 
 
-def write_alert_rasters(alerts, folder: Path, resolution_m: float = 10.0,
-                        grids: dict[str, tuple[int, tuple[float, ...]]] | None = None) -> list[Path]:
-    """``<folder>/<area id>.tif`` for every protected area with alerts.
+def existing_grid(path: Path) -> tuple[int, tuple[float, ...], float] | None:
+    """(EPSG, bounds, resolution) of an alert raster already written, or None."""
+    import rasterio
 
-    ``alerts``: GeoDataFrame in EPSG:4326. ``grids``: optional area id -> (EPSG, bounds) of the
-    run's own area grids; without it each area gets the UTM zone of its alerts' centroid and a
-    grid around them.
+    if not path.is_file():
+        return None
+    with rasterio.open(path) as src:
+        return int(src.crs.to_epsg()), tuple(src.bounds), float(src.res[0])
+
+
+def write_alert_rasters(alerts, path: Path, resolution_m: float = 10.0,
+                        grids: dict[str, tuple[int, tuple[float, ...]]] | None = None) -> Path:
+    """``<path>/<area id>.tif`` for every protected area with alerts; returns ``path``.
+
+    ``alerts``: GeoDataFrame in EPSG:4326. ``grids``: area id -> (EPSG, bounds) of the run's own
+    area grids (the batch passes them). Without it an area keeps the grid of its raster already
+    in ``path`` (``cec review`` rewrites it so), else gets the UTM zone of its alerts' centroid and
+    a grid around them. An area whose alerts are all gone (rejected by an analyst) keeps its
+    file, rewritten empty.
     """
     import geopandas as gpd
 
-    written = []
-    for area_id, group in alerts.groupby("protected_area_id", sort=True):
-        if str(area_id) in (grids or {}):
-            epsg, bounds = grids[str(area_id)]
+    folder = Path(path)
+    groups = {str(a): g for a, g in alerts.groupby("protected_area_id", sort=True)} if len(alerts) else {}
+    stale = {p.name: p for p in folder.glob("*.tif")} if folder.is_dir() else {}
+    for area_id in sorted(groups):
+        group = groups[area_id]
+        target = folder / raster_name(area_id)
+        stale.pop(target.name, None)
+        grid = existing_grid(target)
+        if grids and area_id in grids:
+            (epsg, bounds), res = grids[area_id], resolution_m
+        elif grid is not None:
+            epsg, bounds, res = grid
         else:
             centre = shapely.union_all(list(group.geometry)).centroid
-            epsg, bounds = utm_epsg(centre.x, centre.y), None
+            epsg, bounds, res = utm_epsg(centre.x, centre.y), None, resolution_m
         utm = list(gpd.GeoSeries(list(group.geometry), crs=4326).to_crs(epsg))
-        bounds = bounds or grid_for(utm, resolution_m)
-        date, conf = rasterize_alerts(utm, list(group["first_detected"]), list(group["confidence"]),
-                                      bounds, resolution_m)
-        written.append(write_cog(Path(folder) / raster_name(str(area_id)), date, conf, bounds, resolution_m,
-                                 epsg, tags={"PROTECTED_AREA_ID": str(area_id)}))
-    return written
+        bounds = bounds or grid_for(utm, res)
+        date, conf = rasterize_alerts(utm, list(group["first_detected"]), list(group["confidence"]), bounds, res)
+        write_cog(target, date, conf, bounds, res, epsg, tags={"PROTECTED_AREA_ID": area_id})
+    for target in stale.values():  # areas without alerts any more
+        epsg, bounds, res = existing_grid(target)
+        date, conf = rasterize_alerts([], [], [], bounds, res)
+        write_cog(target, date, conf, bounds, res, epsg)
+    return folder
+
+
+register_writer("cog", "alert_rasters", write_alert_rasters, run_grids=True)

@@ -1,4 +1,4 @@
-"""Alert exports for GIS and the field (I/O edge): styled GeoPackage and KML.
+"""Alert exports for GIS (I/O edge): the styled, typed GeoPackage.
 
 GeoJSON, CSV and ``summary.csv`` writers are in :mod:`.geojson` and :mod:`.tables`. Every file here is
 built under a temporary name in the destination folder and renamed into place.
@@ -6,15 +6,16 @@ built under a temporary name in the destination folder and renamed into place.
 - GeoPackage: layer ``alerts`` plus a ``layer_styles`` table holding a QGIS QML style
   (categorised by ``class``: one symbol per class), which is where QGIS looks for a layer's
   default style in a GeoPackage: the file opens in QGIS already coloured.
-- KML (GDAL's KML driver): one Placemark per alert, named by ``alert_id``, with a description
-  table of its facts (class, confidence, area, dates, protected area and zone, position) for
-  Google Earth and phones in the field; every property also rides along as ExtendedData.
+  Dates are ``DATE`` columns and the geometry type is declared ``MULTIPOLYGON``
+  (:mod:`.layers`), so ArcGIS and QGIS filter by date and know the shape type up front.
+
+KML is in :mod:`.kml`, the zipped Shapefile in :mod:`.shapefile`, alert rasters in
+:mod:`.alert_raster`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import html
 import sqlite3
 from pathlib import Path
 
@@ -22,6 +23,7 @@ import geopandas as gpd
 
 from ..files import write_output
 from ..model import CLASSES
+from .layers import write_layer
 from .registry import register_writer
 from .tables import flat_table
 
@@ -89,47 +91,15 @@ def _add_layer_styles(gpkg: Path, layer: str) -> None:
 
 
 def write_gpkg(alerts: gpd.GeoDataFrame, path: Path) -> Path:
-    """``alerts.gpkg``: layer ``alerts`` (EPSG:4326) with a default QGIS style per class."""
-    frame = gpd.GeoDataFrame(flat_table(alerts), geometry=alerts.geometry.to_numpy(), crs=4326)
+    """``alerts.gpkg``: layer ``alerts`` (EPSG:4326, MultiPolygon, DATE columns) with the
+    default QGIS style per class."""
+    table = flat_table(alerts)
 
     def write(tmp: Path) -> None:
-        frame.to_file(tmp, driver="GPKG", layer=LAYER, engine="pyogrio", geometry_type="Unknown")
+        write_layer(tmp, table, alerts.geometry.to_numpy(), "GPKG", LAYER)
         _add_layer_styles(tmp, LAYER)
 
     return write_output(path, write)
 
 
-def _description(row: dict) -> str:
-    facts = [
-        ("Clase / class", row["class"]),
-        ("Confianza / confidence", row["confidence"]),
-        ("Estado / status", row["status"]),
-        ("Área / area (ha)", f"{float(row['area_ha']):.2f}"),
-        ("Primera detección / first detected", row["first_detected"]),
-        ("Última observación / last observed", row["last_observed"]),
-        ("Área protegida / protected area", f"{row['protected_area_name']} ({row['protected_area_id']})"),
-        ("Zona / zone", row["zone"]),
-        ("Lat, lon", f"{float(row['centroid_lat']):.5f}, {float(row['centroid_lon']):.5f}"),
-        ("Probabilidad / probability", f"{float(row['probability']):.2f}"),
-    ]
-    facts += [(k[len("overlay_"):].replace("_", " "), v) for k, v in row.items() if k.startswith("overlay_") and v]
-    cells = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in facts)
-    return f"<table>{cells}</table>"
-
-
-def write_kml(alerts: gpd.GeoDataFrame, path: Path) -> Path:
-    """``alerts.kml`` (GDAL KML driver): one Placemark per alert with its facts."""
-    flat = flat_table(alerts)
-    flat.insert(0, "Name", flat["alert_id"])
-    flat.insert(1, "Description", [_description(r) for r in flat.to_dict("records")])
-    frame = gpd.GeoDataFrame(flat, geometry=alerts.geometry.to_numpy(), crs=4326)
-
-    def write(tmp: Path) -> None:
-        # GDAL's KML driver takes the Placemark name and description from these two columns
-        frame.to_file(tmp, driver="KML", layer=LAYER, engine="pyogrio")
-
-    return write_output(path, write)
-
-
 register_writer("gpkg", "alerts.gpkg", write_gpkg)
-register_writer("kml", "alerts.kml", write_kml)

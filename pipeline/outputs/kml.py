@@ -19,9 +19,14 @@ from xml.sax.saxutils import escape, quoteattr
 
 import shapely
 
+from ..files import write_output_text
+from .gis import CLASS_COLOURS
+from .registry import register_writer
+from .tables import flat_table
+
 KML_NS = "http://www.opengis.net/kml/2.2"
 FILL_ALPHA = "8c"  # ~55 % opaque, as the QGIS style
-CLASS_RGB = {"mining": (227, 26, 28), "clearing": (255, 127, 0), "other": (106, 61, 154)}
+CLASS_RGB = {name: tuple(int(v) for v in rgb.split(",")) for name, rgb in CLASS_COLOURS.items()}
 
 
 def kml_colour(rgb: tuple[int, int, int], alpha: str = "ff") -> str:
@@ -99,7 +104,8 @@ def kml_document(rows: list[dict], geometries: list, name: str = "alerts") -> st
 
 def write_kml(alerts, path: Path) -> Path:
     """``alerts.kml``: placemarks styled by class with a TimeSpan each."""
-    from ..alerts import _flat, atomic_text
+    rows = flat_table(alerts).to_dict("records")
+    return write_output_text(Path(path), kml_document(rows, list(alerts.geometry)))
 
-    rows = _flat(alerts).to_dict("records")
-    return atomic_text(Path(path), kml_document(rows, list(alerts.geometry)))
+
+register_writer("kml", "alerts.kml", write_kml)

@@ -1,5 +1,6 @@
-"""Typed vector layers for GIS (I/O edge): GeoPackage with real DATE columns and a declared
-MultiPolygon geometry type, written through GDAL (pyogrio's raw writer).
+"""Typed vector layers for GIS (I/O edge): real DATE columns and a declared MultiPolygon
+geometry type, written through GDAL (pyogrio's raw writer); used by the GeoPackage and the
+Shapefile writers.
 
 geopandas writes Python dates as text and declares a mixed Polygon/MultiPolygon layer as
 ``GEOMETRY``; ArcGIS and QGIS then cannot filter by date or know the shape type before reading
@@ -59,18 +60,3 @@ def write_layer(path: Path, table: pd.DataFrame, geometries, driver: str, layer:
     wkb = shapely.to_wkb(np.array([as_multipolygon(g) for g in geometries], dtype=object))
     write(str(path), geometry=wkb, field_data=arrays, fields=names, geometry_type="MultiPolygon",
           crs="EPSG:4326", driver=driver, layer=layer, layer_options=layer_options or {})
-
-
-def write_gpkg(alerts, path: Path) -> Path:
-    """``alerts.gpkg``: layer ``alerts`` (EPSG:4326, MultiPolygon, DATE columns) with the
-    default QGIS style per class in ``layer_styles``."""
-    from ..alerts import _flat, atomic
-    from ..export import LAYER, _add_layer_styles
-
-    table = _flat(alerts)
-
-    def write(tmp: Path) -> None:
-        write_layer(tmp, table, alerts.geometry.to_numpy(), "GPKG", LAYER)
-        _add_layer_styles(tmp, LAYER)
-
-    return atomic(Path(path), write)

@@ -11,8 +11,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import geopandas as gpd
-
 from ..errors import ConfigError
 
 
@@ -24,16 +22,19 @@ class AlertWriter:
     """Name used in ``output.formats`` (e.g. ``geojson``)."""
     file_name: str
     """File written into the output folder (e.g. ``alerts.geojson``)."""
-    write: Callable[[gpd.GeoDataFrame, Path], Path]
+    write: Callable[..., Path]
     """``write(alerts, path) -> path``: alerts in EPSG:4326, written atomically."""
+    run_grids: bool = False
+    """When True the batch also passes ``grids`` (area id -> (EPSG, grid bounds)) and
+    ``resolution_m`` of the run's area grids (raster formats); other callers may omit them."""
 
 
 _WRITERS: dict[str, AlertWriter] = {}
 
 
-def register_writer(fmt: str, file_name: str, write: Callable[[gpd.GeoDataFrame, Path], Path]) -> AlertWriter:
+def register_writer(fmt: str, file_name: str, write: Callable[..., Path], run_grids: bool = False) -> AlertWriter:
     """Register (or replace) the writer of a format; returns it."""
-    writer = AlertWriter(fmt, file_name, write)
+    writer = AlertWriter(fmt, file_name, write, run_grids)
     _WRITERS[fmt] = writer
     return writer
 

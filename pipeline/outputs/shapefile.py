@@ -20,6 +20,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..files import write_output
+from .layers import DATE_PROPERTIES, write_layer
+from .registry import register_writer
+from .tables import flat_table
+
 SHP_FIELDS = {
     "alert_id": "alert_id",
     "class": "class",
@@ -103,10 +108,7 @@ def fields_csv(names: dict[str, str]) -> str:
 
 def write_shapefile_zip(alerts, path: Path) -> Path:
     """``alerts_shp.zip``: the alerts as a UTF-8 Shapefile (EPSG:4326) with ``fields.csv``."""
-    from ..alerts import _flat, atomic
-    from .layers import DATE_PROPERTIES, write_layer
-
-    table, names = shapefile_table(_flat(alerts))
+    table, names = shapefile_table(flat_table(alerts))
 
     def write(tmp: Path) -> None:
         with tempfile.TemporaryDirectory(dir=Path(path).parent) as folder:
@@ -119,4 +121,7 @@ def write_shapefile_zip(alerts, path: Path) -> Path:
                     archive.write(shp.with_suffix(suffix), f"{LAYER}{suffix}")
                 archive.writestr("fields.csv", fields_csv(names))
 
-    return atomic(Path(path), write)
+    return write_output(Path(path), write)
+
+
+register_writer("shp", "alerts_shp.zip", write_shapefile_zip)

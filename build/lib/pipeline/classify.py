@@ -1,0 +1,209 @@
+"""Scar classifier: mining, clearing or other, from object features.
+
+Models are scikit-learn estimators saved with skops (never pickle) next to a JSON *card*
+(``<model>.card.json``) that records classes, features, training data, metrics, versions and
+the file's sha256. Loading checks the hash first, then refuses any type outside an explicit
+trusted list, then checks that the classes and features are the ones the pipeline expects.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import sklearn
+import skops
+import skops.io as sio
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.ensemble import RandomForestClassifier
+
+from .errors import ModelIntegrityError
+from .files import sha256_of, write_atomic, write_json_atomic
+from .scars import FEATURES
+
+CLASSES = ("clearing", "mining", "other")
+TRUSTED_TYPES = [
+    # Exactly what new_estimator / calibrated_estimator build: a random forest, optionally
+    # wrapped in sigmoid (Platt) calibration.
+    "sklearn.calibration.CalibratedClassifierCV",
+    "sklearn.calibration._CalibratedClassifier",
+    "sklearn.calibration._SigmoidCalibration",
+    "sklearn.ensemble._forest.RandomForestClassifier",
+    "sklearn.tree._classes.DecisionTreeClassifier",
+    "sklearn.tree._tree.Tree",
+    "numpy.ndarray",
+    "numpy.dtype",
+    "numpy.float64",
+    "numpy.int64",
+    "builtins.dict",
+    "builtins.list",
+    "builtins.tuple",
+    "builtins.str",
+    "builtins.int",
+    "builtins.float",
+    "builtins.bool",
+    "builtins.NoneType",
+    "numpy.random._mt19937.MT19937",
+    "numpy.random.mtrand.RandomState",
+]
+
+
+# Natural bank loss: a scar mostly near permanent water whose pixels were lost later the
+# farther they lie from the water (the river taking its bank, look after look). A mining pit or
+# a clearing beside a river appears at once. Such scars are ``other`` whatever the spectra say
+# (sand and water after the change make a bank look like mining to them).
+BANK_NEAR_WATER_MIN = 0.75     # share of the scar within scars.NEAR_WATER_M of water
+BANK_ONSET_CORR_MIN = 0.4      # correlation of onset look with distance to water
+BANK_ONSET_SPREAD_MIN = 1.0    # std of the onset, looks
+
+
+def advancing_banks(scars: pd.DataFrame) -> np.ndarray:
+    """bool per scar: natural bank loss (see BANK_* above); needs ``near_water_fraction``,
+    ``onset_water_corr`` and ``onset_spread_looks`` columns (scars.describe_scars has them)."""
+    needed = ("near_water_fraction", "onset_water_corr", "onset_spread_looks")
+    if scars.empty or not set(needed) <= set(scars.columns):
+        return np.zeros(len(scars), dtype=bool)
+    return ((scars["near_water_fraction"].to_numpy(dtype=float) >= BANK_NEAR_WATER_MIN)
+            & (scars["onset_water_corr"].to_numpy(dtype=float) >= BANK_ONSET_CORR_MIN)
+            & (scars["onset_spread_looks"].to_numpy(dtype=float) >= BANK_ONSET_SPREAD_MIN))
+
+
+@dataclass(frozen=True)
+class ScarModel:
+    """A loaded classifier and its card."""
+
+    estimator: RandomForestClassifier | CalibratedClassifierCV
+    card: dict
+    path: Path
+
+    @property
+    def version(self) -> str:
+        """Short model version for alerts: file name and the first 12 hex of its sha256."""
+        return f"{self.path.stem}@{self.card['sha256'][:12]}"
+
+    def predict(self, features: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """Class and its probability for each row of a feature table (columns FEATURES).
+
+        Advancing banks (:func:`advancing_banks`) are ``other``; their probability stays the
+        model's probability of ``other`` (0 if it has no such class), so a low value shows an
+        analyst that the bank rule, not the model, decided.
+        """
+        if features.empty:
+            return np.array([], dtype=object), np.array([], dtype=float)
+        x = features[list(self.card["features"])].to_numpy(dtype=float)
+        proba = self.estimator.predict_proba(np.nan_to_num(x))
+        best = proba.argmax(axis=1)
+        classes = self.estimator.classes_[best].astype(object)
+        probability = proba[np.arange(len(best)), best]
+        banks = advancing_banks(features)
+        if banks.any():
+            known = [str(c) for c in self.estimator.classes_]
+            classes[banks] = "other"
+            probability[banks] = proba[banks, known.index("other")] if "other" in known else 0.0
+        return classes, probability
+
+
+def new_estimator(seed: int = 0) -> RandomForestClassifier:
+    """The untrained classifier every training starts from."""
+    return RandomForestClassifier(
+        n_estimators=200, min_samples_leaf=2, class_weight="balanced", random_state=seed, n_jobs=1
+    )
+
+
+CALIBRATION_FOLDS = 3
+
+
+def calibrated_estimator(seed: int = 0) -> CalibratedClassifierCV:
+    """The forest with sigmoid (Platt) calibration over CALIBRATION_FOLDS folds.
+
+    A random forest's vote shares are not probabilities (they crowd away from 0 and 1);
+    calibration makes ``probability`` mean what an analyst reads: of alerts given 0.8, about
+    8 in 10 are that class. Needs at least CALIBRATION_FOLDS samples of every class.
+    """
+    return CalibratedClassifierCV(new_estimator(seed), method="sigmoid", cv=CALIBRATION_FOLDS)
+
+
+def card_path(model_path: Path) -> Path:
+    """The card that belongs to a model file."""
+    return Path(model_path).with_suffix(".card.json")
+
+
+def save_model(estimator: RandomForestClassifier | CalibratedClassifierCV, path: Path, card_fields: dict) -> dict:
+    """Save ``estimator`` with skops and write its card; both atomically. Returns the card."""
+    path = Path(path)
+    write_atomic(path, lambda tmp: sio.dump(estimator, tmp, compression=zipfile.ZIP_DEFLATED, compresslevel=9))
+    card = {
+        "model_file": path.name,
+        "sha256": sha256_of(path),
+        "format": "skops",
+        "estimator": type(estimator).__name__ + (
+            f"({type(estimator.estimator).__name__}, method={estimator.method})"
+            if isinstance(estimator, CalibratedClassifierCV) else ""),
+        "classes": [str(c) for c in estimator.classes_],
+        "features": list(FEATURES),
+        "sklearn_version": sklearn.__version__,
+        "skops_version": skops.__version__,
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        **card_fields,
+    }
+    write_json_atomic(card_path(path), card)
+    return card
+
+
+def types_in(path: Path) -> set[str]:
+    """Every ``module.Class`` a skops file would construct, read from its schema.
+
+    skops trusts much of scikit-learn by default; the pipeline trusts only TRUSTED_TYPES.
+    """
+    with zipfile.ZipFile(path) as archive:
+        schema = json.loads(archive.read("schema.json"))
+    found: set[str] = set()
+    stack = [schema]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            if "__module__" in node and "__class__" in node:
+                found.add(f"{node['__module__']}.{node['__class__']}")
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return found
+
+
+def load_model(path: Path) -> ScarModel:
+    """Load a model after checking its card; raise ModelIntegrityError naming the problem."""
+    path = Path(path)
+    card_file = card_path(path)
+    if not path.is_file():
+        raise ModelIntegrityError(f"{path}: model file not found (train one with `cec train`)")
+    if not card_file.is_file():
+        raise ModelIntegrityError(f"{card_file}: model card not found; refusing to load {path.name}")
+    try:
+        card = json.loads(card_file.read_text())
+    except json.JSONDecodeError as err:
+        raise ModelIntegrityError(f"{card_file}: model card is not valid JSON: {err}") from None
+    actual = sha256_of(path)
+    if actual != card.get("sha256"):
+        raise ModelIntegrityError(
+            f"{path}: sha256 {actual[:12]}… does not match its card ({str(card.get('sha256'))[:12]}…); "
+            "the file was changed or corrupted"
+        )
+    try:
+        stored = types_in(path)
+    except (zipfile.BadZipFile, KeyError, json.JSONDecodeError) as err:
+        raise ModelIntegrityError(f"{path}: not a readable skops model: {err}") from None
+    unexpected = sorted(stored - set(TRUSTED_TYPES))
+    if unexpected:
+        raise ModelIntegrityError(f"{path}: refusing to load types outside the trusted list: {unexpected}")
+    estimator = sio.load(path, trusted=sorted(stored))
+    if list(card.get("features", [])) != list(FEATURES):
+        raise ModelIntegrityError(f"{path}: features {card.get('features')} differ from the pipeline's {list(FEATURES)}")
+    classes = [str(c) for c in estimator.classes_]
+    if classes != card.get("classes") or not set(classes) <= set(CLASSES):
+        raise ModelIntegrityError(f"{path}: classes {classes} do not match the card or {list(CLASSES)}")
+    return ScarModel(estimator=estimator, card=card, path=path)

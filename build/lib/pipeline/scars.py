@@ -1,0 +1,266 @@
+"""Scar objects: from the per-pixel change layers to polygons with features.
+
+Labelling runs on the assembled 2-D change layers of a whole area grid, so a scar that spans
+several dask chunks is one object by construction. Everything here is pure numpy / shapely
+on arrays the caller has already computed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import rasterio.features
+import shapely
+from affine import Affine
+from scipy import ndimage
+from shapely.geometry import shape
+
+from .aoi import repair
+from .change import CONFIDENCE_HIGH, CONFIDENCE_LOW, CONFIDENCE_NAMES, CONFIDENCE_NOMINAL, CONFIDENCE_NONE, looks_of
+
+# 8-connectivity: diagonal neighbours belong to the same scar.
+CONNECTIVITY = np.ones((3, 3), dtype=bool)
+# Pixels (a 3 × 3 block at the analysis resolution) that must hold a confidence level for the
+# whole scar to hold it.
+CONFIRM_MIN_PX = 9
+# A scar seen by one clear look only (``low``) must be this many times the mapping unit.
+LOW_AREA_FACTOR = 2.0
+# A small scar (under SMALL_AREA_FACTOR × the mapping unit) with no other change within
+# ISOLATION_M must be confirmed over at least ISOLATED_CONFIRMED_SHARE of its pixels, not just a
+# 3 × 3 core: isolated specks are where noise, haze and shadow edges alert; new scars usually
+# grow next to other scars (mining fronts, roads).
+SMALL_AREA_FACTOR = 2.0
+ISOLATION_M = 100.0
+ISOLATED_CONFIRMED_SHARE = 0.5
+# Features the classifier sees, in this order.
+FEATURES = (
+    "area_ha",
+    "compactness",
+    "rectangularity",
+    "delta_ndvi",
+    "delta_nbr",
+    "post_ndvi",
+    "post_ndvi_std",
+    "post_mndwi",
+    "post_bsi",
+    "water_fraction",
+    "bare_fraction",
+    "dist_water_m",
+    "onset_spread_looks",
+    "onset_water_corr",
+    "n_flagged",
+)
+WATER_MNDWI_MIN = 0.0     # post-change MNDWI above this: open water or a pond
+BARE_NDVI_MAX = 0.3       # post-change NDVI below this (and not water): bare ground
+MAX_WATER_DISTANCE_M = 5000.0
+# Share of a scar within this distance of permanent water: an eroding bank is a strip along the
+# river (most of it near water), a mining pit beside the river only touches it.
+NEAR_WATER_M = 60.0
+
+
+@dataclass(frozen=True)
+class ScarObjects:
+    """The scars of one area grid."""
+
+    table: pd.DataFrame
+    """One row per scar: label, geometry (area CRS), zone_index, confidence, looks, FEATURES."""
+    labels: np.ndarray
+    """int32 (y, x) label image; 0 = no scar."""
+
+
+def _solid(mask: np.ndarray, labels: np.ndarray, n: int) -> np.ndarray:
+    """Labels of components that hold at least one 3×3 block: thin lines and specks go."""
+    core = ndimage.binary_erosion(mask, structure=CONNECTIVITY)
+    keep = np.zeros(n + 1, dtype=bool)
+    keep[np.unique(labels[core])] = True
+    keep[0] = False
+    return keep
+
+
+def find_scars(
+    change: dict[str, np.ndarray],
+    zone_index: np.ndarray,
+    transform: Affine,
+    min_confidence: int,
+    min_area_ha: float,
+) -> ScarObjects:
+    """Connected scars of the change layers, inside the monitored zones.
+
+    Parameters
+    ----------
+    change
+        The per-pixel layers of :func:`pipeline.change.detect_change`, as numpy arrays (y, x);
+        ``look_bits`` (look_byte, y, x).
+    zone_index
+        int (y, x): 1-based row of the zones table each pixel falls in; 0 = not monitored.
+    transform
+        Affine transform of the grid (area UTM CRS, metres).
+    min_confidence
+        Lowest confidence code that is a scar.
+    min_area_ha
+        Smallest scar kept, hectares.
+    """
+    pixel_ha = abs(transform.a * transform.e) / 1e4
+    mask = (change["confidence"] >= CONFIDENCE_LOW) & (zone_index > 0)
+    labels, n = ndimage.label(mask, structure=CONNECTIVITY)
+    keep = _solid(mask, labels, n)
+    counts = np.bincount(labels.ravel(), minlength=n + 1)
+    keep &= counts * pixel_ha >= min_area_ha
+    confidence = object_confidence(change["confidence"], labels, np.arange(1, n + 1))
+    keep[1:] &= confidence >= min_confidence
+    # Evidence from a single look must cover more ground than confirmed evidence.
+    keep[1:] &= (confidence > CONFIDENCE_LOW) | (counts[1:] * pixel_ha >= LOW_AREA_FACTOR * min_area_ha)
+    keep &= ~_isolated_and_unsure(change["confidence"], labels, counts, keep, mask,
+                                  SMALL_AREA_FACTOR * min_area_ha / pixel_ha,
+                                  int(round(ISOLATION_M / abs(transform.a))))
+    relabel = np.zeros(n + 1, dtype=np.int32)
+    relabel[keep] = np.arange(1, keep.sum() + 1, dtype=np.int32)
+    labels = relabel[labels]
+    return ScarObjects(table=describe_scars(change, labels, zone_index, transform), labels=labels)
+
+
+def _isolated_and_unsure(confidence: np.ndarray, labels: np.ndarray, counts: np.ndarray, keep: np.ndarray,
+                         candidates: np.ndarray, small_px: float, radius_px: int) -> np.ndarray:
+    """bool (n + 1,): kept small scars with no other change within ``radius_px`` whose confirmed
+    (nominal or better) pixels are under ISOLATED_CONFIRMED_SHARE of the scar."""
+    out = np.zeros(counts.shape, dtype=bool)
+    small = np.flatnonzero(keep & (counts < small_px))
+    if not small.size:
+        return out
+    confirmed = ndimage.sum_labels(confidence >= CONFIDENCE_NOMINAL, labels, small)
+    unsure = confirmed < ISOLATED_CONFIRMED_SHARE * counts[small]
+    boxes = ndimage.find_objects(labels)
+    disk = ndimage.iterate_structure(ndimage.generate_binary_structure(2, 1), radius_px)
+    for label in small[unsure]:
+        rows, cols = boxes[label - 1]
+        r0, c0 = max(rows.start - radius_px, 0), max(cols.start - radius_px, 0)
+        window = (slice(r0, rows.stop + radius_px), slice(c0, cols.stop + radius_px))
+        own = labels[window] == label
+        ring = ndimage.binary_dilation(own, structure=disk) & ~own
+        out[label] = not (candidates[window] & ring).any()
+    return out
+
+
+def object_confidence(confidence: np.ndarray, labels: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """Confidence of each scar: the highest level that at least CONFIRM_MIN_PX of its pixels hold.
+
+    Confirmation is spatial as well as temporal: under broken cloud the repeat look that
+    confirms a new scar may see only part of it, so a scar whose core is confirmed is
+    confirmed as a whole; pixels seen by one look only are never enough.
+    """
+    out = np.full(index.shape, CONFIDENCE_NONE, dtype=int)
+    for level in (CONFIDENCE_LOW, CONFIDENCE_NOMINAL, CONFIDENCE_HIGH):
+        held = ndimage.sum_labels(confidence >= level, labels, index) >= CONFIRM_MIN_PX
+        out[held] = level
+    return out
+
+
+def _polygons(labels: np.ndarray, transform: Affine) -> dict[int, shapely.Geometry]:
+    parts: dict[int, list] = {}
+    for geom, value in rasterio.features.shapes(labels, mask=labels > 0, transform=transform, connectivity=8):
+        parts.setdefault(int(value), []).append(shape(geom))
+    # Pixel outlines of an 8-connected scar touch at single corners: make_valid turns such
+    # self-touching rings into valid (Multi)Polygons, which GIS tools and validators expect.
+    return {label: repair(shapely.union_all(polys)) for label, polys in parts.items()}
+
+
+def _majority(values: np.ndarray, labels: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """Most common value of a small non-negative int layer within each label."""
+    top = int(values.max()) + 1 if values.size else 1
+    votes = np.stack([ndimage.sum_labels(values == v, labels, index) for v in range(top)])
+    return votes.argmax(axis=0)
+
+
+def _onset_pattern(first: np.ndarray, dist_water: np.ndarray, labels: np.ndarray, index: np.ndarray) -> dict:
+    """How a scar appeared: the spread of its pixels' first confirmed look, and how that onset
+    correlates with distance to permanent water.
+
+    A clearing or a mining pit appears within a look or two; a river eating its bank advances
+    from the water's edge inland, look after look (spread large, correlation near +1).
+    """
+    valid = (first >= 0) & (labels > 0)
+    f = np.where(valid, first, 0.0).astype(float)
+    d = np.where(valid, dist_water, 0.0).astype(float)
+
+    def total(layer):
+        return ndimage.sum_labels(layer, labels, index)
+
+    n = np.maximum(total(valid), 1)
+    mean_f, mean_d = total(f) / n, total(d) / n
+    var_f = np.maximum(total(f * f) / n - mean_f ** 2, 0)
+    var_d = np.maximum(total(d * d) / n - mean_d ** 2, 0)
+    cov = total(f * d) / n - mean_f * mean_d
+    with np.errstate(invalid="ignore", divide="ignore"):
+        corr = np.where((var_f > 1e-9) & (var_d > 1e-9), cov / np.sqrt(var_f * var_d), 0.0)
+    return {"onset_spread_looks": np.sqrt(var_f), "onset_water_corr": np.clip(corr, -1, 1)}
+
+
+def describe_scars(
+    change: dict[str, np.ndarray], labels: np.ndarray, zone_index: np.ndarray, transform: Affine
+) -> pd.DataFrame:
+    """Geometry, attribution and classifier features of every labelled scar."""
+    index = np.arange(1, int(labels.max()) + 1)
+    columns = ["label", "geometry", "zone_index", "confidence", "first_look", "last_look", "looks", *FEATURES,
+               "near_water_fraction"]
+    if index.size == 0:
+        return pd.DataFrame(columns=columns)
+    pixel_m = abs(transform.a)
+    pixel_ha = abs(transform.a * transform.e) / 1e4
+
+    def mean(layer: np.ndarray) -> np.ndarray:
+        return ndimage.mean(np.nan_to_num(layer), labels, index)
+
+    water_pixels = np.nan_to_num(change["post_mndwi"], nan=-1) > WATER_MNDWI_MIN
+    bare_pixels = (np.nan_to_num(change["post_ndvi"], nan=1) < BARE_NDVI_MAX) & ~water_pixels
+    post = np.nan_to_num(change["post_ndvi"])
+    # Water seen in any baseline look counts: at low water a channel's sandbars hide its edge.
+    permanent_water = (change["water"] > 0) | (change.get("water_seen", change["water"]) > 0)
+    if permanent_water.any():
+        dist_water = ndimage.distance_transform_edt(~permanent_water) * pixel_m
+    else:
+        dist_water = np.full(labels.shape, MAX_WATER_DISTANCE_M)
+    first = change["first_look"]
+    last = change["last_look"]
+    valid_first = np.where(first >= 0, first, np.inf)
+    # Padding bits past the last look are zero, so unpacking every bit is safe.
+    looks = looks_of(change["look_bits"], change["look_bits"].shape[0] * 8)
+    look_hits = np.stack([ndimage.sum_labels(plane, labels, index) > 0 for plane in looks], axis=1)
+    polygons = _polygons(labels, transform)
+
+    table = pd.DataFrame({
+        "label": index,
+        "geometry": [polygons[i] for i in index],
+        "zone_index": _majority(zone_index, labels, index),
+        "confidence": [CONFIDENCE_NAMES[int(c)] for c in object_confidence(change["confidence"], labels, index)],
+        "first_look": ndimage.minimum(valid_first, labels, index),
+        "last_look": ndimage.maximum(last, labels, index),
+        "looks": [tuple(np.flatnonzero(row)) for row in look_hits],
+        "area_ha": np.bincount(labels.ravel())[1:] * pixel_ha,
+        "delta_ndvi": mean(change["delta_ndvi"]),
+        "delta_nbr": mean(change["delta_nbr"]),
+        "post_ndvi": mean(change["post_ndvi"]),
+        "post_ndvi_std": np.sqrt(np.maximum(mean(post * post) - mean(post) ** 2, 0)),
+        "post_mndwi": mean(change["post_mndwi"]),
+        "post_bsi": mean(change["post_bsi"]),
+        "water_fraction": ndimage.mean(water_pixels, labels, index),
+        "bare_fraction": ndimage.mean(bare_pixels, labels, index),
+        "dist_water_m": np.minimum(ndimage.minimum(dist_water, labels, index), MAX_WATER_DISTANCE_M),
+        # Kept as evidence, not a feature: in training it told banks from pits too easily, and
+        # then called every pit beside a river a bank; how the onset advances does not.
+        "near_water_fraction": ndimage.mean(dist_water <= NEAR_WATER_M, labels, index),
+        **_onset_pattern(first, dist_water, labels, index),
+        "n_flagged": mean(change["n_flagged"]),
+    })
+    geoms = table["geometry"]
+    area = np.array([g.area for g in geoms])
+    perimeter = np.array([g.length for g in geoms])
+    table["compactness"] = 4 * np.pi * area / np.maximum(perimeter, 1e-9) ** 2
+    table["rectangularity"] = area / np.array([max(g.minimum_rotated_rectangle.area, 1e-9) for g in geoms])
+    # Low-confidence pixels have no first look; fall back to the single flagging look.
+    no_first = ~np.isfinite(table["first_look"].to_numpy(dtype=float))
+    table.loc[no_first, "first_look"] = [min(lk) if lk else -1 for lk in table.loc[no_first, "looks"]]
+    table["first_look"] = table["first_look"].astype(int)
+    table["last_look"] = np.maximum(table["last_look"].astype(int), table["first_look"])
+    return table[columns]
