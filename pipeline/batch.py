@@ -17,7 +17,9 @@ One run, in order:
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
+import os
 import platform
 import time
 from dataclasses import dataclass
@@ -40,7 +42,8 @@ from .lifecycle import issued, update_lifecycle
 from .model import AreaDetection, RunResult
 from .outputs import alert_writer
 from .outputs.evidence import write_evidence
-from .outputs.geojson import write_geojson
+from .notify import build_email, deliveries_json, post_webhook, redact_url, send_email, should_notify, summary_payload
+from .outputs.geojson import to_feature_collection, write_geojson
 from .outputs.report import write_report
 from .outputs.tables import write_summary
 from .overlays import attribute_overlays, load_overlays
@@ -85,18 +88,20 @@ class Classified:
 
 def classify_area(
     detection: AreaDetection, model: Classifier, provenance: dict, natural_loss: str = "suppress",
-    generalize: tuple[float, float] | None = None,
+    generalize: tuple[float, float] | None = None, thresholds: dict | None = None,
 ) -> gpd.GeoDataFrame:
     """Classify one area's scars and turn them into alerts.
 
     With ``natural_loss="suppress"`` eroding river banks (:func:`pipeline.classify.advancing_banks`)
     are not issued: they are real loss, but not a matter for enforcement. ``generalize``:
     ``(min_area_m2, pixel_m)`` to clean the polygons for GIS (:func:`pipeline.alerts.build_alerts`).
+    ``thresholds``: per-class decision thresholds (``classify.thresholds``), for classifiers
+    that take them (the scikit-learn one does).
     """
     scars = detection.scars
     if natural_loss == "suppress" and not scars.empty:
         scars = scars[~advancing_banks(scars)].reset_index(drop=True)
-    classes, probabilities = model.predict(scars)
+    classes, probabilities = model.predict(scars, thresholds) if thresholds else model.predict(scars)
     return build_alerts(
         scars, detection.zones, detection.epsg, detection.look_dates, detection.items_by_look,
         detection.sensors_by_look, classes, probabilities, provenance, generalize,
@@ -108,7 +113,8 @@ def classify(config: RunConfig, detections: list[AreaDetection], model: Classifi
     """Classify every area, attribute overlays and match to the stored alerts."""
     d = config.detection
     generalize = (d.min_area_ha * 1e4, d.resolution_m)
-    parts = [classify_area(area, model, provenance, d.natural_loss, generalize) for area in detections]
+    thresholds = dict(config.classify.thresholds)
+    parts = [classify_area(area, model, provenance, d.natural_loss, generalize, thresholds) for area in detections]
     non_empty = [p for p in parts if not p.empty]
     detected = pd.concat(non_empty, ignore_index=True) if non_empty else parts[0]
     detected = gpd.GeoDataFrame(detected, geometry="geometry", crs=4326)
@@ -153,15 +159,59 @@ def write_outputs(config: RunConfig, out: Path, result: Classified, summary: pd.
         with reporter.stage(f"evidence bundles ({len(wanted)} alerts)"):
             write_evidence(out, wanted, detections, config.detection.resolution_m, config.output.lang)
     if config.output.report:
-        outputs["report"] = write_report(out, result.alerts, zones, summary, info, config.output.lang)
+        with reporter.stage("report"):
+            outputs["report"] = write_report(out, result.alerts, zones, summary, info, config.output.lang, detections)
     used = {item.id: item for d in detections for item in d.items}
     outputs["items"] = write_items([used[k] for k in sorted(used)], out / "items.json")
     return outputs
 
 
+def send_notifications(config: RunConfig, result: Classified, run_id: str, window: Window,
+                       outputs: dict[str, Path], reporter: Reporter) -> list[dict]:
+    """Webhooks and e-mail after a run with new or expanding alerts; never raises.
+
+    Returns one record per attempt (channel, target, ok, error) for ``run.json``; a failure is
+    logged as a warning and does not change the run's outcome or exit code.
+    """
+    settings = config.notify
+    if not settings.webhooks and settings.email is None:
+        return []
+    alerts = [{k: v for k, v in row.items() if k != "geometry"} for row in result.seen.to_dict("records")]
+    payload = summary_payload(alerts, {"name": config.name, "run_id": run_id,
+                                       "period": [window.start.isoformat(), window.end.isoformat()],
+                                       "report": str(outputs["report"]) if "report" in outputs else None})
+    if not should_notify(payload):
+        log.info("notifications: no new or expanding alerts, nothing sent")
+        return []
+    deliveries = []
+    with reporter.stage("notifications"):
+        for url in settings.webhooks:
+            deliveries.append(post_webhook(url, payload, settings.timeout_s))
+        if settings.email is not None:
+            mail = settings.email
+            new = json.dumps(to_feature_collection(result.new_alerts), ensure_ascii=False).encode()
+            message = build_email(payload, mail.sender, mail.to, {NEW_ALERTS_FILE: new}, config.output.lang)
+            password = os.environ.get(mail.password_env) if mail.password_env else None
+            deliveries.append(send_email(message, mail.smtp_host, mail.smtp_port, settings.timeout_s,
+                                         mail.starttls, mail.username, password))
+    for d in deliveries:
+        if d.ok:
+            log.info("notification sent: %s %s", d.channel, d.target)
+        else:
+            log.warning("notification failed (the run is not affected): %s %s: %s", d.channel, d.target, d.error)
+    return deliveries_json(deliveries)
+
+
+def redacted_config(config: RunConfig) -> dict:
+    """The config for ``run.json``, webhook URLs without credentials, query or fragment."""
+    data = config.model_dump(mode="json")
+    data["notify"]["webhooks"] = [redact_url(u) for u in data["notify"]["webhooks"]]
+    return data
+
+
 def run_info(run_id: str, started: dt.datetime, seconds: float, window: Window, n_new_items: int,
              effective: RunConfig, model: Classifier, detections: list[AreaDetection], skipped: list[dict],
-             result: Classified, counts: dict, outputs: dict[str, Path]) -> dict:
+             result: Classified, counts: dict, outputs: dict[str, Path], notifications: list[dict] | None = None) -> dict:
     """The content of ``run.json``."""
     return {
         "run_id": run_id,
@@ -170,7 +220,7 @@ def run_info(run_id: str, started: dt.datetime, seconds: float, window: Window, 
         "window": {"start": window.start.isoformat(), "end": window.end.isoformat(),
                    "loaded_from": window.load_start.isoformat(), "incremental": window.incremental,
                    "new_items": n_new_items},
-        "config": effective.model_dump(mode="json"),
+        "config": redacted_config(effective),
         "versions": versions(model),
         "areas": [
             {"area_id": d.area_id, "utm_epsg": d.epsg, "grid_shape": list(d.grid_shape),
@@ -185,6 +235,7 @@ def run_info(run_id: str, started: dt.datetime, seconds: float, window: Window, 
         "alerts": int(len(result.alerts)),
         "alerts_by_status": counts,
         "outputs": {k: str(v) for k, v in outputs.items()},
+        "notifications": notifications or [],
     }
 
 
@@ -296,9 +347,12 @@ def _locked_run(effective: RunConfig, config: RunConfig, plans: list[AreaPlan], 
         outputs = write_outputs(config, out, classified, summary, zones, detections, info, reporter)
         skipped = [s for d in detections for s in d.skipped]
         counts = {s: int((classified.seen["status"] == s).sum()) for s in ("new", "ongoing", "expanding")}
+    deliveries = send_notifications(config, classified, run_id, window, outputs, reporter)
+    with reporter.stage("run.json and state"):
         outputs["run"] = write_json_atomic(out / "run.json", run_info(
             run_id, started, time.perf_counter() - t0, window, n_new_items, effective, model, detections, skipped,
-            classified, counts, outputs))
+            classified, counts, outputs, deliveries))
         outputs["state"] = commit_state(out, state, classified, detections, run_id, started, window, counts)
     return RunResult(alerts=classified.alerts, summary=summary, outputs=outputs, skipped=skipped, run_id=run_id,
-                     new_alerts=classified.new_alerts, window=window, plan=plan, status="done")
+                     new_alerts=classified.new_alerts, window=window, plan=plan, counts=counts,
+                     notifications=deliveries, status="done")

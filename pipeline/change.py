@@ -74,6 +74,7 @@ FIELDS = (
     "detection_path",  # PATH_* bits of the tests that flagged the evidence looks (0 none)
     *(f"post_{b}" for b in BANDS),   # reflectance medians over the flagging looks (NaN: no change)
     *(f"base_{b}" for b in BANDS),   # reflectance medians over the clear baseline looks
+    "prior_look",   # last clear look without a flag before the change began (-1 none): the date bracket
 )
 HAZE_BLUE_RISE_MIN = 0.03  # blue reflectance rise below which a look is never called hazy
 HAZE_NDVI_MIN = 0.15       # below this NDVI no canopy shows through: ground, not haze
@@ -312,9 +313,21 @@ def detect_block(
         path,
         *(_nanmedian(b, evidence_looks) for b in bands),
         *base_bands,
+        _prior_look(base | mon, flagged, np.where(confidence >= CONFIDENCE_NOMINAL, first,
+                                                   np.where(confidence == CONFIDENCE_LOW, last_clear, -1))),
     ]
     bits = np.packbits(evidence_looks, axis=0)
     return np.concatenate([np.stack([np.asarray(x, dtype=np.float32) for x in layers]), bits.astype(np.float32)])
+
+
+def _prior_look(seen: np.ndarray, flagged: np.ndarray, onset: np.ndarray) -> np.ndarray:
+    """Per pixel: the last look before ``onset`` that saw the ground clear without a flag (-1 none).
+
+    With the onset (first look of the change) it brackets when the change happened.
+    """
+    before = np.arange(seen.shape[0])[:, None, None] < onset[None]
+    quiet = seen & ~flagged & before
+    return np.where(quiet.any(axis=0) & (onset >= 0), seen.shape[0] - 1 - quiet[::-1].argmax(axis=0), -1)
 
 
 def detect_change(indices: xr.Dataset, clear: xr.DataArray, is_baseline: np.ndarray, params: ChangeParams,

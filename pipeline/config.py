@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .change import ChangeParams
+from .bundled import bundled_model
 from .errors import ConfigError
 from .lifecycle import LifecycleParams
 from .outputs.registry import alert_writers
@@ -165,19 +166,82 @@ class OverlayConfig(_Strict):
     name_field: str = Field("name", description="Attribute naming each feature (concession, community…).")
 
 
+class EmailConfig(_Strict):
+    smtp_host: str = Field(description="SMTP server host name.")
+    smtp_port: int = Field(25, ge=1, le=65535, description="SMTP server port.")
+    sender: str = Field(description="From address.")
+    to: list[str] = Field(min_length=1, description="Recipients.")
+    starttls: bool = Field(False, description="Upgrade the connection with STARTTLS before sending.")
+    username: str | None = Field(None, description="SMTP login (the password only from the environment).")
+    password_env: str | None = Field(
+        None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+        description="Name of the environment variable holding the SMTP password (never in the file).",
+    )
+
+
+class NotifyConfig(_Strict):
+    webhooks: list[str] = Field(
+        default_factory=list,
+        description="URLs (http/https) that get a POST of the run's JSON summary when it has new or expanding alerts.",
+    )
+    email: EmailConfig | None = Field(None, description="E-mail the summary with the new alerts attached.")
+    timeout_s: float = Field(10.0, gt=0, le=300, description="Deadline of each notification, seconds.")
+
+    @field_validator("webhooks")
+    @classmethod
+    def _http_only(cls, urls: list[str]) -> list[str]:
+        bad = [u for u in urls if not u.lower().startswith(("http://", "https://"))]
+        if bad:
+            raise ValueError(f"webhooks must be http(s) URLs: {', '.join(bad)}")
+        return urls
+
+
+class ClassifyConfig(_Strict):
+    thresholds: dict[Literal["mining", "clearing", "other"], float] = Field(
+        default_factory=dict,
+        description="Per-class decision thresholds (0–1): a class is chosen only where its probability "
+                    "reaches its threshold; a scar where no class qualifies is 'other'.",
+    )
+
+    @field_validator("thresholds")
+    @classmethod
+    def _unit_interval(cls, thresholds: dict) -> dict:
+        for name, value in thresholds.items():
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name}: {value} is not between 0 and 1")
+        return thresholds
+
+
 class RunConfig(_Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", description="Run name (output names, ids).")
     areas: AreasConfig
     source: SourceConfig
     periods: PeriodsConfig
     detection: DetectionConfig = Field(default_factory=DetectionConfig)
-    model: Path = Field(description="Scar classifier (.skops) with its .card.json beside it.")
+    model: Path = Field(
+        default_factory=bundled_model,
+        description="Scar classifier (.skops) with its .card.json beside it; default: the bundled model.",
+    )
+    classify: ClassifyConfig = Field(default_factory=ClassifyConfig)
     output: OutputConfig
     dask: DaskConfig = Field(default_factory=DaskConfig)
     lifecycle: LifecycleConfig = Field(default_factory=LifecycleConfig)
     overlays: list[OverlayConfig] = Field(
         default_factory=list, description="Other layers whose features each alert touches (routing)."
     )
+    notify: NotifyConfig = Field(default_factory=NotifyConfig)
+
+
+class DatesAsText(yaml.SafeLoader):
+    """YAML's safe loader with dates left as text, so that pydantic validates them and names
+    the key of an impossible one (``periods.baseline.1: 2018-06-31``) instead of PyYAML
+    raising a bare ``day is out of range for month``."""
+
+
+DatesAsText.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
 
 
 def _format_validation_error(path: Path, err: ValidationError) -> str:
@@ -239,7 +303,7 @@ def load_config(path: Path, overrides: dict | None = None) -> RunConfig:
     if not path.is_file():
         raise ConfigError(f"{path}: config file not found")
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=DatesAsText)  # noqa: S506 - a SafeLoader
     except (yaml.YAMLError, UnicodeDecodeError) as err:
         raise ConfigError(f"{path}: not valid YAML: {err}") from None
     config = parse_config(raw, path)

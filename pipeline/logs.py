@@ -80,14 +80,19 @@ def setup_logging(verbosity: int = 0, stream=None) -> logging.Handler:
     return handler
 
 
-def output_console(stream=None):
-    """A Rich console for tables and final messages: plain, unwrapped text when not a terminal."""
+def output_console(stream=None, stderr: bool = False):
+    """A Rich console for tables and final messages: plain, unwrapped text when not a terminal.
+
+    Without ``stream`` it writes to whatever ``sys.stdout`` (``sys.stderr`` with ``stderr``) is
+    at print time, so test runners that swap the streams capture it.
+    """
     from rich.console import Console
 
-    stream = stream if stream is not None else sys.stdout
-    if is_terminal(stream):
-        return Console(file=stream)
-    return Console(file=stream, force_terminal=False, no_color=True, color_system=None, width=100_000,
+    target = stream if stream is not None else (sys.stderr if stderr else sys.stdout)
+    bound = {"file": stream} if stream is not None else {"stderr": stderr}
+    if is_terminal(target):
+        return Console(**bound)
+    return Console(**bound, force_terminal=False, no_color=True, color_system=None, width=100_000,
                    soft_wrap=True, emoji=False, highlight=False)
 
 

@@ -107,6 +107,10 @@ class RunResult:
     """The monitor window (:class:`pipeline.state.Window`)."""
     plan: list[dict] = field(default_factory=list)
     """Per area: baseline items and the window's monitor items (new or processed before)."""
+    counts: dict = field(default_factory=dict)
+    """Alerts this run saw, by status: ``new``, ``ongoing``, ``expanding``."""
+    notifications: list[dict] = field(default_factory=list)
+    """One record per notification attempt (channel, target, ok, error), as in ``run.json``."""
     status: str = "done"
     """``done``, ``nothing new`` (every item of the window was processed before) or ``dry run``."""
 

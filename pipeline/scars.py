@@ -199,6 +199,19 @@ def _majority(values: np.ndarray, labels: np.ndarray, index: np.ndarray) -> np.n
     return votes.argmax(axis=0)
 
 
+def _median_look(looks: np.ndarray, labels: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """Per label, the median (rounded down) of a per-pixel look index, ignoring -1; -1 when none.
+
+    For ``prior_look``: the latest look at or after which half the scar's pixels were still
+    seen clear without change.
+    """
+    def median(values: np.ndarray) -> float:
+        known = values[values >= 0]
+        return float(np.floor(np.median(known))) if known.size else -1.0
+
+    return ndimage.labeled_comprehension(looks, labels, index, median, float, -1.0)
+
+
 def _onset_pattern(first: np.ndarray, dist_water: np.ndarray, labels: np.ndarray, index: np.ndarray) -> dict:
     """How a scar appeared: the spread of its pixels' first confirmed look, and how that onset
     correlates with distance to permanent water.
@@ -238,8 +251,8 @@ def describe_scars(
 ) -> pd.DataFrame:
     """Geometry, attribution and classifier features of every labelled scar."""
     index = np.arange(1, int(labels.max()) + 1)
-    columns = ["label", "geometry", "zone_index", "confidence", "first_look", "last_look", "looks", *FEATURES,
-               "near_water_fraction", "detection_path"]
+    columns = ["label", "geometry", "zone_index", "confidence", "first_look", "last_look", "prior_look", "looks",
+               *FEATURES, "near_water_fraction", "detection_path"]
     if index.size == 0:
         return pd.DataFrame(columns=columns)
     pixel_m = abs(transform.a)
@@ -272,6 +285,8 @@ def describe_scars(
         "confidence": [CONFIDENCE_NAMES[int(c)] for c in object_confidence(change["confidence"], labels, index)],
         "first_look": ndimage.minimum(valid_first, labels, index),
         "last_look": ndimage.maximum(last, labels, index),
+        "prior_look": _median_look(change["prior_look"], labels, index) if "prior_look" in change
+        else np.full(index.size, -1.0),
         "looks": [tuple(np.flatnonzero(row)) for row in look_hits],
         "area_ha": np.bincount(labels.ravel())[1:] * pixel_ha,
         "delta_ndvi": mean(change["delta_ndvi"]),
@@ -300,4 +315,6 @@ def describe_scars(
     table.loc[no_first, "first_look"] = [min(lk) if lk else -1 for lk in table.loc[no_first, "looks"]]
     table["first_look"] = table["first_look"].astype(int)
     table["last_look"] = np.maximum(table["last_look"].astype(int), table["first_look"])
+    # the bracket's start is before the scar's first look (a pixel may have changed later)
+    table["prior_look"] = np.minimum(table["prior_look"].astype(int), table["first_look"] - 1)
     return table[columns]

@@ -2,25 +2,80 @@
 
 import json
 import time
+import socket
 
 from distributed import LocalCluster
 from typer.testing import CliRunner
 
+import pipeline
 from pipeline.cli import app
 
 from .conftest import write_config
 
 
 def test_run_on_an_existing_scheduler(small_scene, tmp_path):
-    config = write_config(tmp_path, small_scene)
+    """Also: a webhook that cannot be reached does not fail the run; batch-friendly output."""
+    with socket.socket() as s:  # a loopback port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{s.getsockname()[1]}/hook?token=secret"
+    config = write_config(tmp_path, small_scene, **{"notify.webhooks": [dead], "notify.timeout_s": 3})
     with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
         result = CliRunner().invoke(app, ["run", "--config", str(config), "--scheduler", cluster.scheduler_address,
                                           "--out", str(tmp_path / "elsewhere")])
     assert result.exit_code == 0, result.output
     assert "Reserva Nacional Tambopata" in result.output and "mining" in result.output
-    alerts = json.loads((tmp_path / "elsewhere" / "alerts.geojson").read_text())
+    out = tmp_path / "elsewhere"
+    alerts = json.loads((out / "alerts.geojson").read_text())
     assert alerts["features"]
     assert not (tmp_path / "out").exists(), "--out overrides output.dir"
+    # not a terminal: no control codes; one log record per line; the dashboard link is logged
+    assert "\x1b" not in result.output
+    assert "dashboard:" in result.output
+    # the final message: counts and the files written
+    n = len(alerts["features"])
+    assert f"alerts: {n} new, 0 ongoing, 0 expanding" in result.output
+    assert f"files written in {out}:" in result.output
+    for name in ("alerts.geojson", "alerts.csv", "summary.csv", "report.html", "run.json"):
+        assert f"  {name}\n" in result.output
+    assert "1 notification(s) failed" in result.output
+    run = json.loads((out / "run.json").read_text())
+    (failed,) = run["notifications"]
+    assert failed["channel"] == "webhook" and not failed["ok"] and "secret" not in json.dumps(run)
+
+
+def test_every_command_takes_quiet_and_verbose_and_the_app_its_version():
+    runner = CliRunner()
+    version = runner.invoke(app, ["--version"])
+    assert version.exit_code == 0 and version.output.strip() == f"cec-pipeline {pipeline.__version__}"
+    assert "--install-completion" in runner.invoke(app, ["--help"]).output  # shell completion
+    for command in app.registered_commands:
+        name = command.name or command.callback.__name__.replace("_", "-")
+        help_text = runner.invoke(app, [name, "--help"]).output
+        assert "--quiet" in help_text and "--verbose" in help_text, name
+
+
+def test_impossible_dates_and_new_formats_in_the_config(small_scene, tmp_path):
+    config = write_config(tmp_path, small_scene, **{"periods.baseline": ["2018-06-01", "2018-06-31"]})
+    config.write_text(config.read_text().replace("'2018-06-31'", "2018-06-31"))  # a YAML date, as users type it
+    assert "- 2018-06-31\n" in config.read_text()
+    result = CliRunner().invoke(app, ["run", "--config", str(config), "--dry-run"])
+    assert result.exit_code == 2
+    assert "periods.baseline.1" in result.output and "Traceback" not in result.output
+    config = write_config(tmp_path, small_scene, **{"output.formats": ["shp", "cog"]})
+    result = CliRunner().invoke(app, ["run", "--config", str(config), "--dry-run"])
+    assert result.exit_code == 0, result.output
+    assert "alerts_shp.zip" in result.output and "alert_rasters" in result.output
+
+
+def test_train_never_overwrites_the_bundled_model_by_default(tmp_path):
+    from pipeline.bundled import bundled_model
+
+    before = bundled_model().read_bytes()
+    result = CliRunner().invoke(app, ["train", "--out", str(bundled_model())])
+    assert result.exit_code == 2 and "--replace-bundled" in result.output
+    assert bundled_model().read_bytes() == before
+    result = CliRunner().invoke(app, ["train", "--estimator", "xgboost"])
+    assert result.exit_code == 2 and "random_forest" in result.output
 
 
 def test_unreachable_scheduler_is_a_clear_error_after_the_configured_timeout(small_scene, tmp_path):

@@ -9,7 +9,7 @@ import zlib
 import numpy as np
 import pytest
 
-from pipeline.outputs.evidence import LABELS, Look, encode_png, ficha_html, pick_looks
+from pipeline.outputs.evidence import LABELS, Look, encode_png, ficha_html
 
 
 def _decode_png(data: bytes) -> np.ndarray:
@@ -48,6 +48,15 @@ def test_every_issued_alert_has_a_bundle_with_hashed_files(bundles):
             assert hashlib.sha256((folder / alert_id / name).read_bytes()).hexdigest() == entry["sha256"]
         assert manifest["before"]["date"] < manifest["alert"]["first_detected"] <= manifest["after"]["date"]
         assert manifest["before"]["stac_items"] and manifest["after"]["stac_items"]
+        for side in ("before", "after"):  # coverage over the scar, nodata not clear, and why
+            look = manifest[side]
+            assert 0 <= look["coverage"] <= look["clear_share"] <= 1 and look["why"]
+            read = {r["date"]: r["coverage"] for r in manifest["looks_read"]}
+            assert read[look["date"]] == look["coverage"]
+        assert manifest["stretch"]["rgb"]["kind"].startswith("fixed")
+        bracket = manifest["date_bracket"]
+        assert bracket["source"] == "detection" and bracket["first_with_change"] == manifest["alert"]["first_detected"]
+        assert bracket["last_clear_without_change"] < bracket["first_with_change"]
 
 
 # In SWIR false colour (R, G, B = swir22, nir, red) forest is green (nir 0.35 against swir22 0.06)
@@ -84,6 +93,12 @@ def test_ficha_names_the_facts_in_spanish_by_default_and_in_english_on_request(b
     ficha = (folder / alert["alert_id"] / "ficha.html").read_text()
     issued = json.loads((folder / alert["alert_id"] / "manifest.json").read_text())["alert"]  # as first issued
     assert 'lang="es"' in ficha and "Ficha técnica" in ficha and "Área protegida" in ficha
+    confidence = {"low": "baja", "nominal": "media", "high": "alta"}[alert["confidence"]]
+    assert f"<th>Confianza</th><td>{confidence}</td>" in ficha  # every value translated
+    for english in (">high<", ">low<", ">nominal<", ">mining<", ">clearing<", ">buffer<", ">inside<", ">new<"):
+        assert english not in ficha
+    bracket = json.loads((folder / alert["alert_id"] / "manifest.json").read_text())["date_bracket"]
+    assert f"entre {bracket['last_clear_without_change']} y {bracket['first_with_change']}" in ficha
     for fact in (alert["alert_id"], alert["protected_area_name"], issued["first_detected"], f"{issued['area_ha']:.2f}"):
         assert str(fact) in ficha
     assert "<svg" in ficha and 'src="before_rgb.png"' in ficha and 'src="after_swir.png"' in ficha
@@ -91,15 +106,6 @@ def test_ficha_names_the_facts_in_spanish_by_default_and_in_english_on_request(b
                          "<svg></svg>", "en")
     assert 'lang="en"' in english and "Alert fact sheet" in english and "between 2019-01-23 and 2019-12-19" in english
     assert set(LABELS["es"]) == set(LABELS["en"])
-
-
-def test_look_pick_takes_the_last_clear_before_and_the_first_clear_after():
-    dates = ["2019-01-01", "2019-02-01", "2019-03-01", "2019-04-01", "2019-05-01"]
-    shares = {0: 1.0, 1: 0.3, 2: 0.95, 3: 0.5, 4: 0.99}
-    assert pick_looks(dates, "2019-03-01", shares) == (0, 2)
-    assert pick_looks(dates, "2019-04-01", shares) == (2, 4)
-    with pytest.raises(ValueError):
-        pick_looks(dates, "2019-01-01", shares)
 
 
 def test_png_encoder_round_trips():

@@ -36,9 +36,11 @@ def run_notebook(path: Path, tmp_path: Path) -> dict:
     client = nbclient.NotebookClient(notebook, timeout=240, kernel_name="python3",
                                      resources={"metadata": {"path": str(tmp_path)}})
     client.execute()
-    errors = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.get("outputs", [])
-              if o.get("output_type") == "error"]
+    outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.get("outputs", [])]
+    errors = [o for o in outputs if o.get("output_type") == "error"]
     assert not errors, errors[0].get("evalue")
+    # the figures show in the notebook (no forced non-interactive backend)
+    assert any("image/png" in o.get("data", {}) for o in outputs), "no figure was displayed"
     printed = "".join(o.get("text", "") for o in notebook.cells[-1].get("outputs", []))
     return json.loads(printed.split("RESULT", 1)[1])
 

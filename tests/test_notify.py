@@ -141,3 +141,44 @@ def test_email_failure_is_reported_not_raised():
     message = notify.build_email(payload, "cec@example.org", ["a@example.org"], {}, lang="en")
     result = notify.send_email(message, "127.0.0.1", free_port(), timeout_s=2)
     assert not result.ok and result.channel == "email"
+
+
+def test_a_run_notifies_webhooks_and_email_and_records_each_attempt(http_server, smtp_server, tmp_path):
+    """The batch's notification step: summary to the webhook, e-mail with alerts_new.geojson attached."""
+    import datetime as dt
+    from types import SimpleNamespace
+
+    import geopandas as gpd
+    import shapely
+
+    from pipeline.batch import send_notifications
+    from pipeline.config import load_config
+    from pipeline.progress import Reporter
+
+    from .conftest import write_config
+
+    url, handler = http_server
+    port, messages = smtp_server
+    config = load_config(write_config(tmp_path, tmp_path, **{
+        "notify.webhooks": [f"{url}/hook"],
+        "notify.email": {"smtp_host": "127.0.0.1", "smtp_port": port, "sender": "cec@example.org",
+                         "to": ["fiscalia@example.org"]},
+        "notify.timeout_s": 5}))
+    from pipeline.model import ALERT_PROPERTIES
+
+    rows = [{**{p: 0.0 for p in ALERT_PROPERTIES}, "sensors": [], "source_items": [], **a} for a in ALERTS]
+    seen = gpd.GeoDataFrame(rows, geometry=[shapely.box(-69.9, -12.9, -69.89, -12.89)] * 3, crs=4326)
+    result = SimpleNamespace(seen=seen, new_alerts=seen[seen["status"] == "new"])
+    window = SimpleNamespace(start=dt.date(2019, 1, 1), end=dt.date(2021, 12, 31))
+    records = send_notifications(config, result, "test-1", window, {}, Reporter())
+    assert [(r["channel"], r["ok"]) for r in records] == [("webhook", True), ("email", True)]
+    (_, _, body), = handler.received
+    assert body["counts"] == {"new": 1, "ongoing": 1, "expanding": 1} and body["run"]["run_id"] == "test-1"
+    (_, mail), = messages
+    attached = next(p for p in mail.walk() if p.get_filename() == "alerts_new.geojson")
+    features = json.loads(attached.get_payload(decode=True))["features"]
+    assert [f["properties"]["alert_id"] for f in features] == ["demo-RN09-a"]
+    # nothing new or expanding: nothing is sent
+    quiet = SimpleNamespace(seen=seen[seen["status"] == "ongoing"], new_alerts=seen.iloc[:0])
+    assert send_notifications(config, quiet, "test-2", window, {}, Reporter()) == []
+    assert len(handler.received) == 1

@@ -23,6 +23,7 @@ from sklearn.calibration import CalibratedClassifierCV
 from sklearn.ensemble import RandomForestClassifier
 
 from ..errors import ModelIntegrityError
+from ..estimators import EstimatorError, decide, is_safe_type, make_estimator, trusted_types
 from ..files import sha256_of, write_atomic, write_json_atomic
 from ..model import CLASSES
 from ..scars import FEATURES
@@ -67,8 +68,11 @@ class ScarModel:
         """Short model version for alerts: file name and the first 12 hex of its sha256."""
         return f"{self.path.stem}@{self.card['sha256'][:12]}"
 
-    def predict(self, features: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    def predict(self, features: pd.DataFrame, thresholds: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Class and its probability for each row of a feature table (columns FEATURES).
+
+        ``thresholds``: per-class decision thresholds (``classify.thresholds`` in the config,
+        :func:`pipeline.estimators.decide`); without them the most probable class.
 
         Advancing banks (:func:`advancing_banks`) are ``other``; their probability stays the
         model's probability of ``other`` (0 if it has no such class), so a low value shows an
@@ -78,9 +82,7 @@ class ScarModel:
             return np.array([], dtype=object), np.array([], dtype=float)
         x = features[list(self.card["features"])].to_numpy(dtype=float)
         proba = self.estimator.predict_proba(np.nan_to_num(x))
-        best = proba.argmax(axis=1)
-        classes = self.estimator.classes_[best].astype(object)
-        probability = proba[np.arange(len(best)), best]
+        classes, probability = decide(proba, self.estimator.classes_, thresholds)
         banks = advancing_banks(features)
         if banks.any():
             known = [str(c) for c in self.estimator.classes_]
@@ -89,8 +91,11 @@ class ScarModel:
         return classes, probability
 
 
-def new_estimator(seed: int = 0) -> RandomForestClassifier:
-    """The untrained classifier every training starts from."""
+def new_estimator(seed: int = 0, choice: str | None = None, params: dict | None = None):
+    """The untrained classifier every training starts from: the random forest, or any
+    scikit-learn classifier named by ``choice`` (:func:`pipeline.estimators.make_estimator`)."""
+    if choice is not None:
+        return make_estimator(choice, params, seed)
     return RandomForestClassifier(
         n_estimators=200, min_samples_leaf=2, class_weight="balanced", random_state=seed, n_jobs=1
     )
@@ -99,14 +104,14 @@ def new_estimator(seed: int = 0) -> RandomForestClassifier:
 CALIBRATION_FOLDS = 3
 
 
-def calibrated_estimator(seed: int = 0) -> CalibratedClassifierCV:
+def calibrated_estimator(seed: int = 0, choice: str | None = None, params: dict | None = None) -> CalibratedClassifierCV:
     """The forest with sigmoid (Platt) calibration over CALIBRATION_FOLDS folds.
 
     A random forest's vote shares are not probabilities (they crowd away from 0 and 1);
     calibration makes ``probability`` mean what an analyst reads: of alerts given 0.8, about
     8 in 10 are that class. Needs at least CALIBRATION_FOLDS samples of every class.
     """
-    return CalibratedClassifierCV(new_estimator(seed), method="sigmoid", cv=CALIBRATION_FOLDS)
+    return CalibratedClassifierCV(new_estimator(seed, choice, params), method="sigmoid", cv=CALIBRATION_FOLDS)
 
 
 def card_path(model_path: Path) -> Path:
@@ -118,6 +123,11 @@ def save_model(estimator: RandomForestClassifier | CalibratedClassifierCV, path:
     """Save ``estimator`` with skops and write its card; both atomically. Returns the card."""
     path = Path(path)
     write_atomic(path, lambda tmp: sio.dump(estimator, tmp, compression=zipfile.ZIP_DEFLATED, compresslevel=9))
+    try:
+        trusted = trusted_types(types_in(path))
+    except EstimatorError as err:
+        path.unlink()
+        raise ModelIntegrityError(f"{path}: not saved: {err}") from None
     card = {
         "model_file": path.name,
         "sha256": sha256_of(path),
@@ -127,6 +137,7 @@ def save_model(estimator: RandomForestClassifier | CalibratedClassifierCV, path:
             if isinstance(estimator, CalibratedClassifierCV) else ""),
         "classes": [str(c) for c in estimator.classes_],
         "features": list(FEATURES),
+        "trusted_types": trusted,
         "sklearn_version": sklearn.__version__,
         "skops_version": skops.__version__,
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
@@ -178,7 +189,10 @@ def load_model(path: Path) -> ScarModel:
         stored = types_in(path)
     except (zipfile.BadZipFile, KeyError, json.JSONDecodeError) as err:
         raise ModelIntegrityError(f"{path}: not a readable skops model: {err}") from None
-    unexpected = sorted(stored - set(TRUSTED_TYPES))
+    # the card's list follows the estimator saved (any scikit-learn classifier), bounded by
+    # is_safe_type so that a card can never vouch for a dangerous type
+    following = {t for t in card.get("trusted_types", []) if isinstance(t, str) and is_safe_type(t)}
+    unexpected = sorted(stored - set(TRUSTED_TYPES) - following)
     if unexpected:
         raise ModelIntegrityError(f"{path}: refusing to load types outside the trusted list: {unexpected}")
     estimator = sio.load(path, trusted=sorted(stored))

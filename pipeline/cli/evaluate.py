@@ -7,12 +7,12 @@ from typing import Optional
 
 import pandas as pd
 import typer
-from rich.console import Console
 
 from ..errors import ConfigError
 from ..files import write_json_atomic
 from ..training.evaluate import area_estimates, area_table, check_sample, score_alert_file
-from .common import app, fail, setup_logging
+from ..logs import output_console
+from .common import QUIET, VERBOSE, app, fail, setup_logging
 
 
 @app.command()
@@ -22,15 +22,17 @@ def evaluate(
     sample: Optional[Path] = typer.Option(None, "--sample", help="A labelled stratified sample (CSV from `cec sample`, 'reference' filled in): area-adjusted accuracy and areas."),
     min_area_ha: float = typer.Option(0.0, "--min-area-ha", help="Ignore reference scars smaller than this."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the scores as JSON."),
+    quiet: bool = QUIET,
+    verbose: bool = VERBOSE,
 ) -> None:
     """Object precision, recall and F1 per class and the confusion matrix (--alerts with
     --reference); and/or Olofsson et al. (2014) area-adjusted accuracy and area estimates with
     95 % confidence intervals per protected area (--sample)."""
-    setup_logging(False)
+    setup_logging(verbose, quiet)
     if reference is None and sample is None:
         fail(ConfigError("give --alerts with --reference (object scores), --sample (area estimates), or both"))
     report: dict = {}
-    out = Console()
+    out = output_console()
     try:
         if reference is not None:
             if alerts is None:

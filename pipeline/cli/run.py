@@ -7,12 +7,12 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from ..batch import planned_outputs, run_batch
 from ..config import RunConfig, load_config
-from .common import RichReporter, app, console, dask_client, demo_config, fail, setup_logging
+from ..logs import final_message, output_console
+from .common import QUIET, VERBOSE, RichReporter, app, console, dask_client, demo_config, fail, setup_logging
 
 
 def _print_table(config: RunConfig, result) -> None:
@@ -24,8 +24,20 @@ def _print_table(config: RunConfig, result) -> None:
         grouped = alerts.groupby(["protected_area_name", "zone", "class"])["area_ha"].agg(["count", "sum"])
         for (area, zone, cls), row in grouped.iterrows():
             table.add_row(area, zone, cls, str(int(row["count"])), f"{row['sum']:.1f}")
-    Console().print(table)
-    console.print(f"outputs in {config.output.dir}" + (f"; {len(result.skipped)} inputs skipped (see run.json)" if result.skipped else ""))
+    out = output_console()
+    out.print(table)
+    counts = result.counts
+    written = [Path(p) for k, p in result.outputs.items() if k != "evidence"]
+    evidence = Path(config.output.dir) / "evidence"
+    if "evidence" in result.outputs and evidence.is_dir():
+        written += sorted(p for p in evidence.glob("*/*") if p.is_file())
+    out.print(final_message(Path(config.output.dir), written, counts), soft_wrap=True, markup=False, highlight=False)
+    failed = [n for n in result.notifications if not n.get("ok")]
+    if failed:
+        console.print(f"{len(failed)} notification(s) failed (the run is complete; see run.json)", soft_wrap=True,
+                      markup=False)
+    if result.skipped:
+        console.print(f"{len(result.skipped)} inputs skipped (see run.json)", soft_wrap=True, markup=False)
 
 
 @app.command()
@@ -42,14 +54,15 @@ def run(
     dry_run: bool = typer.Option(False, "--dry-run", help="List areas × items × outputs; read no pixels, write nothing."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Redo the window even if all its items were processed."),
     lang: Optional[str] = typer.Option(None, "--lang", help="es or en: language of the fichas and the report (output.lang)."),
-    verbose: bool = typer.Option(False, "--verbose", "-v"),
+    quiet: bool = QUIET,
+    verbose: bool = VERBOSE,
 ) -> None:
     """Run the batch job: search, load, detect, classify and write alerts.
 
     Incremental: with no --since/--until, the window starts where the last run on this output
     folder ended; a window whose items were all processed before is skipped (exit 0).
     """
-    setup_logging(verbose)
+    setup_logging(verbose, quiet)
     try:
         path = config if config is not None else demo_config()
         cfg = load_config(path, {"output.dir": out, "dask.scheduler": scheduler, "dask.n_workers": workers,
@@ -75,7 +88,7 @@ def run(
 
 def _print_plan(config: RunConfig, result) -> None:
     w = result.window
-    out = Console()
+    out = output_console()
     out.print(f"dry run: monitor window {w.start}..{w.end} (looks loaded from {w.load_start}; "
               f"{'incremental' if w.incremental else 'from the config or flags'})")
     for area in result.plan:

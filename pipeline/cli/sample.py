@@ -10,7 +10,7 @@ import typer
 from ..errors import ConfigError
 from ..files import write_atomic
 from ..training.evaluate import sample_run
-from .common import app, console, fail, setup_logging
+from .common import QUIET, VERBOSE, app, console, fail, setup_logging
 
 
 @app.command("sample")
@@ -20,10 +20,12 @@ def sample_command(
     n: int = typer.Option(50, "--n", min=2, help="Points per stratum (alert classes and no_change)."),
     n_no_change: Optional[int] = typer.Option(None, "--n-no-change", help="Points in the no_change stratum (default --n)."),
     seed: int = typer.Option(0, "--seed"),
+    quiet: bool = QUIET,
+    verbose: bool = VERBOSE,
 ) -> None:
     """Draw a stratified random sample from a run's map for analysts to label; score it with
     `cec evaluate --sample`."""
-    setup_logging(False)
+    setup_logging(verbose, quiet)
     try:
         table = sample_run(run_dir, n, n_no_change, seed)
         write_atomic(out, lambda tmp: table.to_csv(tmp, index=False))

@@ -9,11 +9,17 @@ import pandas as pd
 import typer
 import yaml
 
+from .. import bundled
 from ..config import DaskConfig, load_config
 from ..errors import ConfigError
+from ..estimators import ESTIMATORS, EstimatorError, make_estimator
 from ..testing import scene
 from ..training import train as training
-from .common import DEFAULT_MODEL, DEMO_CONFIG, DEMO_DATA, RichReporter, app, console, dask_client, fail, setup_logging
+from .common import QUIET, VERBOSE, DEFAULT_MODEL, DEMO_CONFIG, DEMO_DATA, RichReporter, app, console, dask_client, fail, setup_logging
+
+
+TRAINED_MODEL = Path("models") / "scar-classifier-trained.skops"
+"""Default ``--out``: beside the bundled model in a clone, never the bundled model itself."""
 
 
 @app.command()
@@ -21,18 +27,33 @@ def train(
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="Config naming the imagery (with --labels)."),
     labels: Optional[Path] = typer.Option(None, "--labels", help="Reference polygons with a 'class' field, or an analyst verdict CSV (alert_id, verdict, reason, reviewer, comment[, class])."),
     alerts: Optional[Path] = typer.Option(None, "--alerts", help="With a verdict CSV: the alerts.geojson its alert_id values refer to."),
-    out: Path = typer.Option(DEFAULT_MODEL, "--out", help="Model file to write (.skops; a .card.json goes beside it)."),
+    out: Path = typer.Option(TRAINED_MODEL, "--out", help="Model file to write (.skops; a .card.json goes beside it). "
+                                                       "Never the bundled model unless --replace-bundled."),
+    estimator: Optional[str] = typer.Option(
+        None, "--estimator",
+        help=f"Any scikit-learn classifier: {', '.join(ESTIMATORS)} or a sklearn.module.Class path (default: random_forest)."),
+    param: list[str] = typer.Option([], "--param", help="Estimator parameter KEY=VALUE (YAML value), repeatable."),
+    replace_bundled: bool = typer.Option(False, "--replace-bundled", help="Allow --out to be the bundled model."),
     scenes: int = typer.Option(4, "--scenes", help="Demo training scenes to generate (without --config)."),
     workers: Optional[int] = typer.Option(None, "--workers"),
-    verbose: bool = typer.Option(False, "--verbose", "-v"),
+    quiet: bool = QUIET,
+    verbose: bool = VERBOSE,
 ) -> None:
     """Train the scar classifier, on labelled imagery or (by default) on generated demo scenes.
 
     The default never trains on the demo scene itself: training scenes are other windows and
     seeds around La Pampa, so the demo remains an honest test.
     """
-    setup_logging(verbose)
+    setup_logging(verbose, quiet)
     try:
+        if out.resolve() == DEFAULT_MODEL.resolve() and not replace_bundled:
+            raise ConfigError(f"--out {out} is the bundled model; pass --replace-bundled to overwrite it, "
+                              "or write elsewhere and point `model:` at it")
+        params = estimator_params(param)
+        if estimator is not None:
+            make_estimator(estimator, params)  # a bad name or parameter fails before any training
+        elif params:
+            raise ConfigError("--param needs --estimator")
         if (config is None) != (labels is None):
             raise ConfigError("give --config and --labels together, or neither (demo training)")
         pairs = [(config, labels, config.stem)] if config is not None else demo_training_pairs(scenes)
@@ -44,8 +65,10 @@ def train(
                 tables.append(training.training_table(cfg, reference, scene_name, RichReporter()))
                 data.append({"scene": scene_name, "config": str(cfg_path), "labels": str(labels_path)}
                             | ({"alerts": str(alerts)} if alerts is not None else {}))
-        result = training.fit(pd.concat(tables, ignore_index=True))
+        result = training.fit(pd.concat(tables, ignore_index=True), estimator=estimator, params=params)
         card = training.save_trained(result, out, data)
+    except EstimatorError as err:
+        fail(ConfigError(f"--estimator: {err}"))
     except Exception as err:  # noqa: BLE001
         fail(err)
     console.print(f"saved {out} (sha256 {card['sha256'][:12]}…); samples {card['n_samples']}")
@@ -56,6 +79,17 @@ def train(
             console.print(f"  CV {name:9s} precision {m['precision']:.2f} recall {m['recall']:.2f} f1 {m['f1-score']:.2f}")
 
 
+def estimator_params(pairs: list[str]) -> dict:
+    """``KEY=VALUE`` strings -> parameters (values read as YAML: numbers, booleans, null, text)."""
+    params = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.isidentifier():
+            raise ConfigError(f"--param {pair!r}: expected KEY=VALUE")
+        params[key] = yaml.safe_load(value)
+    return params
+
+
 def demo_training_pairs(n: int) -> list[tuple[Path, Path, str]]:
     """Generate ``n`` training scenes around the demo window and write a config for each."""
     if not DEMO_CONFIG.is_file():
@@ -63,7 +97,7 @@ def demo_training_pairs(n: int) -> list[tuple[Path, Path, str]]:
     base = yaml.safe_load(DEMO_CONFIG.read_text())
     pairs = []
     for i, spec in enumerate(scene.training_specs(n)):
-        folder = DEMO_DATA / "generated" / f"train-{i}"
+        folder = bundled.generated_dir() / f"train-{i}"
         with RichReporter().stage(f"training scene {i} (seed {spec.seed})"):
             catalog = scene.ensure_scene(spec, folder, DEMO_DATA)
         raw = dict(base)

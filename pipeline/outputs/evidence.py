@@ -36,6 +36,8 @@ from rasterio.transform import from_origin
 from rasterio.warp import Resampling, reproject
 
 from ..files import sha256_of, write_atomic, write_json_atomic, write_text_atomic
+from .looks import MIN_COVERAGE, LookCoverage, choose_looks, scar_coverage
+from .stretch import FIXED_STRETCH, apply_stretch, stretch_manifest
 from ..sources.load import href_patcher
 from ..sources.registry import resolve_profile
 
@@ -45,10 +47,10 @@ CHIP_MARGIN_M = 150.0
 """Context around the scar's bounding box on each side, metres."""
 MIN_CHIP_M = 600.0
 """Smallest chip edge, metres."""
-CLEAR_SHARE = 0.9
-"""A look is clear at the scar when this share of the scar (grown by two pixels) is seen clearly;
-nodata counts as not seen."""
-COMBOS = {"rgb": ("red", "green", "blue"), "swir": ("swir22", "nir", "red")}
+COMBOS = {combo: stretch.bands for combo, stretch in FIXED_STRETCH.items()}
+"""Chip kinds: true colour (red, green, blue) and SWIR false colour (swir22, nir, red)."""
+CANDIDATES_BEFORE, CANDIDATES_AFTER = 6, 4
+"""Looks read on each side of the change, nearest first, until one shows the scar clear."""
 OUTLINE_RGB = (255, 230, 0)
 
 
@@ -63,43 +65,6 @@ def chip_bounds(bounds_utm: tuple[float, float, float, float], resolution_m: flo
     x0 = float(np.floor((cx - n_px * resolution_m / 2) / resolution_m) * resolution_m)
     y0 = float(np.floor((cy - n_px * resolution_m / 2) / resolution_m) * resolution_m)
     return x0, y0, x0 + n_px * resolution_m, y0 + n_px * resolution_m
-
-
-def pick_looks(look_dates: list[str], first_detected: str, clear_shares: dict[int, float]) -> tuple[int, int]:
-    """Indices of the last clear look before ``first_detected`` and the first clear look from it.
-
-    ``clear_shares`` gives, for the looks considered, the clear share of the chip; when no look
-    before the change is clear enough, the clearest one is taken.
-    """
-    before = [i for i, d in enumerate(look_dates) if d < first_detected and i in clear_shares]
-    after = [i for i, d in enumerate(look_dates) if d >= first_detected and i in clear_shares]
-    if not before or not after:
-        raise ValueError(f"no look before and after {first_detected}")
-    clear_before = [i for i in before if clear_shares[i] >= CLEAR_SHARE]
-    clear_after = [i for i in after if clear_shares[i] >= CLEAR_SHARE]
-    pick_before = clear_before[-1] if clear_before else max(before, key=lambda i: (clear_shares[i], i))
-    pick_after = clear_after[0] if clear_after else max(after, key=lambda i: (clear_shares[i], -i))
-    return pick_before, pick_after
-
-
-def stretch(bands: list[np.ndarray], low: np.ndarray, high: np.ndarray) -> np.ndarray:
-    """uint8 (y, x, 3) from three reflectance arrays and per-band stretch limits; NaN is black."""
-    stack = np.stack(bands, axis=-1).astype("float32")
-    scaled = (stack - low) / np.maximum(high - low, 1e-6)
-    scaled = np.nan_to_num(np.clip(scaled, 0, 1), nan=0.0)
-    return (scaled * 255 + 0.5).astype("uint8")
-
-
-def stretch_limits(arrays: list[list[np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
-    """2nd and 98th percentiles per band over every chip given (so before and after compare)."""
-    low, high = [], []
-    for k in range(3):
-        values = np.concatenate([a[k][np.isfinite(a[k])].ravel() for a in arrays] or [np.zeros(1)])
-        if values.size == 0:
-            values = np.zeros(1)
-        low.append(np.percentile(values, 2))
-        high.append(np.percentile(values, 98))
-    return np.array(low, dtype="float32"), np.array(high, dtype="float32")
 
 
 def draw_outline(rgb: np.ndarray, outline: np.ndarray) -> np.ndarray:
@@ -168,6 +133,8 @@ LABELS = {
         "zones": {"inside": "dentro del área", "buffer": "zona de amortiguamiento"},
         "classes": {"mining": "minería", "clearing": "deforestación", "other": "otro"},
         "statuses": {"new": "nueva", "ongoing": "en curso", "expanding": "en expansión"},
+        "confidences": {"low": "baja", "nominal": "media", "high": "alta"},
+        "coverage": "área afectada visible y despejada", "unknown": "sin observación despejada previa",
         "note": "Generado por cec-pipeline a partir de imágenes públicas Sentinel-2/Landsat. "
                 "Las sumas SHA-256 de cada archivo están en manifest.json.",
     },
@@ -181,6 +148,8 @@ LABELS = {
         "zones": {"inside": "inside the area", "buffer": "buffer zone"},
         "classes": {"mining": "mining", "clearing": "clearing", "other": "other"},
         "statuses": {"new": "new", "ongoing": "ongoing", "expanding": "expanding"},
+        "confidences": {"low": "low", "nominal": "nominal", "high": "high"},
+        "coverage": "of the scar seen clear", "unknown": "no earlier clear look",
         "note": "Made by cec-pipeline from public Sentinel-2/Landsat imagery. "
                 "The SHA-256 of every file is in manifest.json.",
     },
@@ -193,22 +162,33 @@ class Look:
 
     date: str
     items: tuple[str, ...]
-    clear_share: float
+    coverage: float
+    """Clear scar pixels / scar pixels (nodata is not clear)."""
+    clear_share: float = 1.0
+    """Clear scar pixels / scar pixels with data."""
+    reason: str = ""
+    """Why this look was chosen."""
 
 
-def ficha_html(alert: dict, before: Look, after: Look, locator: str, lang: str = "es") -> str:
-    """The one-page fact sheet (self-contained but for the chip PNGs beside it)."""
+def ficha_html(alert: dict, before: Look, after: Look, locator: str, lang: str = "es",
+               bracket: tuple[str | None, str] | None = None) -> str:
+    """The one-page fact sheet (self-contained but for the chip PNGs beside it).
+
+    ``bracket``: (last clear look without the change or None, first look with it) from the
+    detection; without it the chips' dates are shown.
+    """
     t = LABELS[lang]
     e = lambda v: html.escape(str(v))  # noqa: E731
+    start, end = bracket if bracket else (before.date, after.date)
     rows = [
         (t["class"], t["classes"].get(alert["class"], alert["class"])),
         (t["probability"], f"{float(alert['probability']):.2f}"),
-        (t["confidence"], alert["confidence"]),
+        (t["confidence"], t["confidences"].get(alert["confidence"], alert["confidence"])),
         (t["status"], t["statuses"].get(alert["status"], alert["status"])),
         (t["area"], f"{float(alert['area_ha']):.2f}"),
         (t["first"], alert["first_detected"]),
         (t["last"], alert["last_observed"]),
-        (t["bracket"], f"{t['between']} {before.date} {t['and']} {after.date}"),
+        (t["bracket"], f"{t['between']} {start or t['unknown']} {t['and']} {end}"),
         (t["area_name"], f"{alert['protected_area_name']} ({alert['protected_area_id']})"),
         (t["zone"], t["zones"].get(alert["zone"], alert["zone"])),
         (t["location"], f"{float(alert['centroid_lat']):.5f}, {float(alert['centroid_lon']):.5f}"),
@@ -219,7 +199,8 @@ def ficha_html(alert: dict, before: Look, after: Look, locator: str, lang: str =
     table = "".join(f"<tr><th>{e(k)}</th><td>{e(v)}</td></tr>" for k, v in rows)
     chips = "".join(
         f'<figure><img src="{when}_{combo}.png" alt="{e(t[when])} {e(t[combo])}" width="220" height="220">'
-        f"<figcaption>{e(t[when])} ({e(look.date)}), {e(t[combo])}</figcaption></figure>"
+        f"<figcaption>{e(t[when])} ({e(look.date)}), {e(t[combo])}; {look.coverage:.0%} {e(t['coverage'])}"
+        f"</figcaption></figure>"
         for when, look in (("before", before), ("after", after)) for combo in ("rgb", "swir")
     )
     return f"""<!DOCTYPE html>
@@ -245,20 +226,28 @@ figure {{ margin: 0; font-size: 0.8em; }} img {{ image-rendering: pixelated; bor
 # --- I/O: reading chips and writing bundles -------------------------------------------------
 
 
-def read_look(items: list, bounds: tuple[float, ...], epsg: int, resolution_m: float, patch_url=None,
-              region: np.ndarray | None = None) -> tuple[dict, float]:
-    """Reflectance chips (band -> float32 (y, x), NaN = nodata) of one look and its clear share.
-
-    The clear share is over ``region`` (boolean, chip shape: the scar) when given, else the chip.
-
-    ``items`` (pystac) of the same look are mosaicked in order; each asset is warped to the
-    chip grid (EPSG:``epsg``, ``resolution_m`` pixels, nearest neighbour).
-    """
+def read_look(items: list, bounds: tuple[float, ...], epsg: int, resolution_m: float,
+              patch_url=None) -> tuple[dict, np.ndarray, np.ndarray]:
+    """Reflectance chips of one look on a chip grid (EPSG:``epsg``, ``resolution_m`` pixels);
+    see :func:`read_grid`."""
     minx, miny, maxx, maxy = bounds
     shape = (int(round((maxy - miny) / resolution_m)), int(round((maxx - minx) / resolution_m)))
-    transform = from_origin(minx, maxy, resolution_m, resolution_m)
+    return read_grid(items, shape, from_origin(minx, maxy, resolution_m, resolution_m), f"EPSG:{epsg}", patch_url)
+
+
+def read_grid(items: list, shape: tuple[int, int], transform, crs: str,
+              patch_url=None) -> tuple[dict, np.ndarray, np.ndarray]:
+    """Reflectance of one look through its source profile, and its clear and valid masks.
+
+    Returns band -> float32 (y, x) reflectance (NaN = nodata), ``clear`` (the profile's clear
+    rule, the one detection uses; everything valid for items without a mask band) and ``valid``
+    (any data). ``items`` (pystac) of the same look are mosaicked in order; each asset is
+    warped to the grid (``shape``, ``transform``, ``crs``; nearest neighbour) and scaled by the
+    profile (``raster:bands`` first).
+    """
     bands = {b: np.full(shape, np.nan, dtype="float32") for b in ("red", "green", "blue", "nir", "swir22")}
     clear = np.zeros(shape, dtype=bool)
+    valid = np.zeros(shape, dtype=bool)
     for item in items:
         profile = resolve_profile(item)
 
@@ -268,33 +257,30 @@ def read_look(items: list, bounds: tuple[float, ...], epsg: int, resolution_m: f
             out = np.full(shape, np.nan, dtype="float32")
             with rasterio.open(href) as src:
                 reproject(rasterio.band(src, 1), out, src_nodata=nodata if nodata is not None else src.nodata,
-                          dst_transform=transform, dst_crs=f"EPSG:{epsg}", dst_nodata=np.nan,
+                          dst_transform=transform, dst_crs=crs, dst_nodata=np.nan,
                           resampling=Resampling.nearest)
             return out
 
+        fresh = ~valid  # pixels an earlier item of the look did not fill
         for band in bands:
             key = profile.assets[band]
             scale, offset = profile.scale_offset(item, key)
             dn = read(key, profile.nodata)
             fill = np.isnan(bands[band]) & np.isfinite(dn)
             bands[band][fill] = dn[fill] * scale + offset
-        here = np.isfinite(bands["red"])
+        here = np.isfinite(bands["red"]) & fresh
         if profile.has_mask(item) and profile.clear_pixels is not None:
             clear |= here & profile.clear_pixels(read(profile.mask_asset, 0))
         else:
             clear |= here
-    # The share of the scar (or chip) seen clearly: nodata (a swath edge) counts as not seen, so
-    # a look that covers a third of the scar is not "clear" however clear that third is.
-    seen = clear & region if region is not None else clear
-    total = int(region.sum()) if region is not None else clear.size
-    share = float(seen.sum() / total) if total else 0.0
-    return bands, share
+        valid |= here
+    return bands, clear, valid
 
 
 def write_bundle(
     out: Path, alert: dict, geometry_utm: shapely.Geometry, epsg: int, looks: dict[int, tuple[dict, Look]],
     before: int, after: int, zones: list[tuple[str, shapely.Geometry]], resolution_m: float, bounds: tuple,
-    lang: str = "es",
+    lang: str = "es", bracket: tuple[str | None, str] | None = None, candidates: list[LookCoverage] | None = None,
 ) -> Path:
     """Write ``<out>/evidence/<alert_id>/`` (chips, ficha, manifest last) atomically per file."""
     folder = Path(out) / "evidence" / alert["alert_id"]
@@ -305,25 +291,36 @@ def write_bundle(
     outline = rasterio.features.rasterize([(exteriors, 1)], out_shape=any_band.shape,
                                           transform=transform, all_touched=True, dtype="uint8").astype(bool)
     written = []
-    for combo, names in COMBOS.items():
-        arrays = {when: [chip[b] for b in names] for when, chip in chips.items()}
-        low, high = stretch_limits(list(arrays.values()))
-        for when, bands in arrays.items():
-            png = encode_png(draw_outline(stretch(bands, low, high), outline), scale=2)
+    for combo, fixed in FIXED_STRETCH.items():
+        for when, chip in chips.items():
+            image = apply_stretch([chip[b] for b in fixed.bands], fixed)
+            png = encode_png(draw_outline(image, outline), scale=2)
             path = folder / f"{when}_{combo}.png"
             write_atomic(path, lambda tmp, data=png: tmp.write_bytes(data))
             written.append(path)
     locator = locator_svg(zones, geometry_utm)
-    ficha = ficha_html(alert, looks[before][1], looks[after][1], locator, lang)
+    ficha = ficha_html(alert, looks[before][1], looks[after][1], locator, lang, bracket)
     written.append(write_text_atomic(folder / "ficha.html", ficha))
+
+    def look_entry(look: Look) -> dict:
+        return {"date": look.date, "stac_items": list(look.items), "coverage": round(look.coverage, 3),
+                "clear_share": round(look.clear_share, 3), "why": look.reason}
+
     manifest = {
         "alert_id": alert["alert_id"],
         "run_id": alert["run_id"],
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "before": {"date": looks[before][1].date, "stac_items": list(looks[before][1].items),
-                   "clear_share": round(looks[before][1].clear_share, 3)},
-        "after": {"date": looks[after][1].date, "stac_items": list(looks[after][1].items),
-                  "clear_share": round(looks[after][1].clear_share, 3)},
+        "before": look_entry(looks[before][1]),
+        "after": look_entry(looks[after][1]),
+        "looks_read": [{"date": c.date, "coverage": round(c.coverage, 3), "clear_share": round(c.clear_share, 3)}
+                       for c in sorted(candidates or [], key=lambda c: c.date)],
+        "coverage_rule": (f"coverage = clear scar pixels / scar pixels, nodata counted as not clear; the nearest "
+                          f"look on each side of the change with coverage >= {MIN_COVERAGE} is shown, else the "
+                          f"best one read"),
+        "date_bracket": {"last_clear_without_change": bracket[0] if bracket else None,
+                         "first_with_change": bracket[1] if bracket else alert["first_detected"],
+                         "source": "detection" if bracket else "alert"},
+        "stretch": stretch_manifest(),
         "chip": {"epsg": epsg, "bounds": [round(v, 2) for v in bounds], "resolution_m": resolution_m},
         "alert": {k: v for k, v in alert.items() if k != "geometry"},
         "files": {p.name: {"sha256": sha256_of(p), "bytes": p.stat().st_size} for p in written},
@@ -332,12 +329,32 @@ def write_bundle(
     return folder
 
 
-def _scar_region(geometry_utm: shapely.Geometry, bounds: tuple, resolution_m: float) -> np.ndarray:
-    """Boolean chip-shaped mask of the scar grown by two pixels (where clarity matters)."""
+def scar_region(geometry_utm: shapely.Geometry, bounds: tuple, resolution_m: float) -> np.ndarray:
+    """Boolean chip-shaped mask of the scar's pixels (centres inside the polygon; at least one)."""
     shape = (int(round((bounds[3] - bounds[1]) / resolution_m)), int(round((bounds[2] - bounds[0]) / resolution_m)))
-    return rasterio.features.rasterize([(geometry_utm.buffer(2 * resolution_m), 1)], out_shape=shape,
-                                       transform=from_origin(bounds[0], bounds[3], resolution_m, resolution_m),
-                                       dtype="uint8").astype(bool)
+    transform = from_origin(bounds[0], bounds[3], resolution_m, resolution_m)
+    region = rasterio.features.rasterize([(geometry_utm, 1)], out_shape=shape, transform=transform,
+                                         dtype="uint8").astype(bool)
+    if not region.any():  # a sliver: take the pixels it touches
+        region = rasterio.features.rasterize([(geometry_utm, 1)], out_shape=shape, transform=transform,
+                                             all_touched=True, dtype="uint8").astype(bool)
+    return region
+
+
+def detection_bracket(detection, geometry_utm: shapely.Geometry, first_detected: str) -> tuple[str | None, str] | None:
+    """(last clear look without the change, first look with it) of the detected scar that
+    overlaps the alert most; None when no scar of this run overlaps it (the alert was not seen).
+    """
+    scars = detection.scars
+    if scars is None or scars.empty or "prior_look" not in scars:
+        return None
+    overlaps = np.array([g.intersection(geometry_utm).area for g in scars["geometry"]])
+    if not overlaps.size or overlaps.max() <= 0:
+        return None
+    scar = scars.iloc[int(overlaps.argmax())]
+    prior = int(scar["prior_look"])
+    start = detection.look_dates[prior] if prior >= 0 else None
+    return start, str(first_detected)[:10]
 
 
 def write_evidence(out: Path, alerts, detections, resolution_m: float, lang: str = "es") -> dict[str, Path]:
@@ -356,26 +373,33 @@ def write_evidence(out: Path, alerts, detections, resolution_m: float, lang: str
         patch_url = href_patcher(d.items)
         geometry_utm = gpd.GeoSeries([row["geometry"]], crs=4326).to_crs(d.epsg).iloc[0]
         bounds = chip_bounds(geometry_utm.bounds, resolution_m)
-        region = _scar_region(geometry_utm, bounds, resolution_m)
+        region = scar_region(geometry_utm, bounds, resolution_m)
         first = str(row["first_detected"])[:10]
-        before_idx = [i for i, day in enumerate(d.look_dates) if day < first][-6:]  # the nearest six
-        after_idx = [i for i, day in enumerate(d.look_dates) if day >= first][:4]
-        looks: dict[int, tuple[dict, Look]] = {}
+        before_idx = [i for i, day in enumerate(d.look_dates) if day < first][-CANDIDATES_BEFORE:]
+        after_idx = [i for i, day in enumerate(d.look_dates) if day >= first][:CANDIDATES_AFTER]
+        chips: dict[int, dict] = {}
+        read: list[LookCoverage] = []
         for candidates in (list(reversed(before_idx)), after_idx):
             for i in candidates:
                 items = [items_by_id[k] for k in d.items_by_look[i] if k in items_by_id]
                 if not items:
                     continue
-                bands, share = read_look(items, bounds, d.epsg, resolution_m, patch_url, region)
-                looks[i] = (bands, Look(d.look_dates[i], tuple(d.items_by_look[i]), share))
-                if share >= CLEAR_SHARE:
-                    break  # the nearest clear look on this side of the change is found
+                bands, clear, valid = read_look(items, bounds, d.epsg, resolution_m, patch_url)
+                coverage, clear_share = scar_coverage(clear, valid, region)
+                chips[i] = bands
+                read.append(LookCoverage(i, d.look_dates[i], coverage, clear_share))
+                if coverage >= MIN_COVERAGE:
+                    break  # the nearest look on this side that shows the scar clear
         try:
-            before, after = pick_looks(d.look_dates, first, {i: lk.clear_share for i, (_, lk) in looks.items()})
+            (before, why_before), (after, why_after) = choose_looks(read, first)
         except ValueError:
             log.warning("alert %s: no look before and after %s; no evidence bundle", row["alert_id"], first)
             continue
+        looks = {lk.index: (chips[lk.index], Look(lk.date, tuple(d.items_by_look[lk.index]), lk.coverage,
+                                                  lk.clear_share, why))
+                 for lk, why in ((before, why_before), (after, why_after))}
         zones = list(zip(d.zones["zone"], d.zones.geometry))
-        folders[row["alert_id"]] = write_bundle(out, row, geometry_utm, d.epsg, looks, before, after, zones,
-                                                resolution_m, bounds, lang)
+        bracket = detection_bracket(d, geometry_utm, first)
+        folders[row["alert_id"]] = write_bundle(out, row, geometry_utm, d.epsg, looks, before.index, after.index,
+                                                zones, resolution_m, bounds, lang, bracket, read)
     return folders

@@ -120,8 +120,13 @@ class TrainingResult:
     n_samples: dict
 
 
-def fit(table: pd.DataFrame, seed: int = 0) -> TrainingResult:
-    """Fit on every row; report grouped cross-validation metrics per class."""
+def fit(table: pd.DataFrame, seed: int = 0, estimator: str | None = None,
+        params: dict | None = None) -> TrainingResult:
+    """Fit on every row; report grouped cross-validation metrics per class.
+
+    ``estimator``/``params``: any scikit-learn classifier (:func:`pipeline.estimators.make_estimator`)
+    instead of the random forest; calibrated the same way.
+    """
     if table.empty or table["label"].nunique() < 2:
         raise InputError(f"need scars of at least two classes to train; got {table['label'].value_counts().to_dict()}")
     x = table[list(FEATURES)].to_numpy(dtype=float)
@@ -131,7 +136,10 @@ def fit(table: pd.DataFrame, seed: int = 0) -> TrainingResult:
     n_splits = min(5, len(set(groups)))
     # Calibrate when every class has enough samples for the calibration folds (inside each
     # CV training split too); otherwise fall back to the bare forest.
-    make = calibrated_estimator if table["label"].value_counts().min() >= 2 * CALIBRATION_FOLDS else new_estimator
+    base = calibrated_estimator if table["label"].value_counts().min() >= 2 * CALIBRATION_FOLDS else new_estimator
+
+    def make(s: int):
+        return base(s, estimator, params) if estimator else base(s)
     report = {}
     if n_splits >= 2:
         predicted = cross_val_predict(make(seed), x, y, groups=groups, cv=GroupKFold(n_splits=n_splits))
