@@ -75,8 +75,14 @@ def setup_logging(verbosity: int = 0, stream=None) -> logging.Handler:
     logging.captureWarnings(False)  # re-hook even if something replaced showwarning since
     logging.captureWarnings(True)
     logging.getLogger("py.warnings").setLevel(logging.WARNING)
-    for name in NOISY:  # libraries speak up at WARNING (and at DEBUG with -v -v)
-        logging.getLogger(name).setLevel(logging.DEBUG if verbosity > 1 else max(level, logging.WARNING))
+    for name in NOISY:  # libraries speak up at WARNING (and at DEBUG with -v -v), in our format
+        library = logging.getLogger(name)
+        for own in list(library.handlers):  # distributed installs its own stderr handler
+            library.removeHandler(own)
+        library.propagate = True
+        library.setLevel(logging.DEBUG if verbosity > 1 else max(level, logging.WARNING))
+    if verbosity <= 1:  # the dashboard's server chatter ("Host wildcard '*'…") is not a warning for users
+        logging.getLogger("bokeh").setLevel(logging.ERROR)
     return handler
 
 

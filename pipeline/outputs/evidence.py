@@ -134,7 +134,7 @@ LABELS = {
         "classes": {"mining": "minería", "clearing": "deforestación", "other": "otro"},
         "statuses": {"new": "nueva", "ongoing": "en curso", "expanding": "en expansión"},
         "confidences": {"low": "baja", "nominal": "media", "high": "alta"},
-        "coverage": "área afectada visible y despejada", "unknown": "sin observación despejada previa",
+        "coverage": "del área afectada visible y despejada", "unknown": "sin observación despejada previa",
         "note": "Generado por cec-pipeline a partir de imágenes públicas Sentinel-2/Landsat. "
                 "Las sumas SHA-256 de cada archivo están en manifest.json.",
     },
