@@ -60,7 +60,7 @@ def test_every_issued_alert_has_a_bundle_with_hashed_files(bundles):
 
 
 # In SWIR false colour (R, G, B = swir22, nir, red) forest is green (nir 0.35 against swir22 0.06)
-# and bare soil, sand or a pond is not (nir close to swir22). Both chips share one 2-98 % stretch,
+# and bare soil, sand or a pond is not (nir close to swir22). Both chips share one fixed stretch,
 # so the drop of green-minus-red over the scar is tens of DN; 20 DN (8 % of the 8-bit range) is
 # the least an analyst would see at a glance.
 VISIBLE_DN = 20
