@@ -14,7 +14,7 @@ from pipeline.estimators import EstimatorError, decide, make_estimator, trusted_
 @pytest.mark.parametrize("name", ["hist_gradient_boosting", "logistic_regression",
                                   "sklearn.neighbors.KNeighborsClassifier"])
 def test_other_estimators_train_save_and_load_with_their_own_trusted_types(name, tmp_path):
-    from pipeline.classify import types_in
+    from pipeline.classify.sklearn_model import types_in
 
     rng = np.random.default_rng(0)
     x = rng.normal(size=(60, 4))
@@ -60,3 +60,32 @@ def test_per_class_thresholds_decide():
     assert list(probability) == [0.40, 0.70, 0.40]
     none, p = decide(np.array([[0.5, 0.5]]), ["mining", "clearing"], {"mining": 0.9, "clearing": 0.9})
     assert list(none) == ["other"] and p[0] == 0.0
+
+
+def test_a_model_of_another_estimator_saves_and_loads_through_the_card(tmp_path):
+    """save_model records the types the estimator holds; load_model trusts them (and no others)."""
+    import json
+
+    import pandas as pd
+
+    from pipeline.classify import load_model, save_model
+    from pipeline.errors import ModelIntegrityError
+    from pipeline.scars import FEATURES
+
+    rng = np.random.default_rng(1)
+    table = pd.DataFrame(rng.normal(size=(90, len(FEATURES))), columns=list(FEATURES))
+    y = np.array(["mining", "clearing", "other"] * 30)
+    estimator = make_estimator("logistic_regression", seed=0).fit(table.to_numpy(), y)
+    card = save_model(estimator, tmp_path / "lr.skops", {})
+    assert "sklearn.linear_model._logistic.LogisticRegression" in card["trusted_types"]
+    model = load_model(tmp_path / "lr.skops")
+    classes, probability = model.predict(table.iloc[:5], {"mining": 1.0, "clearing": 1.0})
+    assert set(classes) == {"other"}  # thresholds of 1: nothing qualifies but the fallback
+    # a card that vouches for a dangerous type does not make it trusted
+    card["trusted_types"].append("builtins.eval")
+    (tmp_path / "lr.card.json").write_text(json.dumps(card))
+    assert load_model(tmp_path / "lr.skops").version  # the file itself holds no such type: still loads
+    card["trusted_types"] = []
+    (tmp_path / "lr.card.json").write_text(json.dumps(card))
+    with pytest.raises(ModelIntegrityError, match="LogisticRegression"):
+        load_model(tmp_path / "lr.skops")
