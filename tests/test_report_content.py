@@ -92,17 +92,25 @@ def test_report_lists_every_alert_with_its_values_in_the_chosen_language(lang, t
     assert ("2 alertas en total, 1 nuevas" if lang == "es" else "2 alerts in total, 1 new") in text
     other = {"es": "Alert report", "en": "Reporte de alertas"}[lang]
     assert other not in text, "one language per page"
+    # headers and values follow the language (output.lang); ids, names and numbers as they are
+    from pipeline.outputs.evidence import LABELS
+    from pipeline.outputs.report import TEXT
+
+    names, labels = TEXT[lang]["columns"], LABELS[lang]
     header, *rows = parsed.rows["alerts"]
-    assert header[:3] == ["alert_id", "status", "class"] and len(rows) == len(alerts)
+    assert header[:3] == [names["alert_id"], names["status"], names["class"]] and len(rows) == len(alerts)
     for row, alert in zip(rows, alerts.to_dict("records")):
-        assert row[:3] == [alert["alert_id"], alert["status"], alert["class"]]
-        assert row[header.index("area_ha")] == f"{alert['area_ha']:g}"
-        assert row[header.index("probability")] == f"{alert['probability']:g}"
-        for column in ("first_detected", "confidence", "zone", "protected_area_name"):
-            assert row[header.index(column)] == alert[column], column
+        assert row[:3] == [alert["alert_id"], labels["statuses"][alert["status"]], labels["classes"][alert["class"]]]
+        assert row[header.index(names["area_ha"])] == f"{alert['area_ha']:g}"
+        assert row[header.index(names["probability"])] == f"{alert['probability']:g}"
+        assert row[header.index(names["confidence"])] == labels["confidences"][alert["confidence"]]
+        assert row[header.index(names["zone"])] == labels["zones"][alert["zone"]]
+        for column in ("first_detected", "protected_area_name"):
+            assert row[header.index(names[column])] == alert[column], column
     summary_header, *summary_rows = parsed.rows["summary"]
-    assert summary_header == list(summary.columns) and len(summary_rows) == 1
-    assert summary_rows[0][summary_header.index("alerts_total")] == "1"
+    assert len(summary_header) == len(summary.columns) and len(summary_rows) == 1
+    summary_names = TEXT[lang]["summary_columns"]
+    assert summary_rows[0][summary_header.index(summary_names["alerts_total"])] == "1"
 
 
 def test_user_text_is_escaped_in_the_table_the_summary_and_the_map():
