@@ -22,9 +22,16 @@ import datetime as dt
 import re
 from pathlib import Path
 
+import geopandas as gpd
 import numpy as np
+import rasterio
+import rasterio.features
+import rasterio.shutil
 import shapely
+from rasterio.io import MemoryFile
+from rasterio.transform import from_origin
 
+from ..files import write_atomic
 from .registry import register_writer
 
 DATE_EPOCH = dt.date(2014, 12, 31)
@@ -84,9 +91,6 @@ def rasterize_alerts(geometries_utm: list, first_detected: list[str], confidence
     ``date`` uint16 (days since 2014-12-31, 0 = none) and ``confidence`` uint8 (0 = none);
     where alerts overlap, the earliest detection's values.
     """
-    import rasterio.features
-    from rasterio.transform import from_origin
-
     minx, miny, maxx, maxy = bounds
     shape = (int(round((maxy - miny) / resolution_m)), int(round((maxx - minx) / resolution_m)))
     transform = from_origin(minx, maxy, resolution_m, resolution_m)
@@ -107,12 +111,7 @@ def rasterize_alerts(geometries_utm: list, first_detected: list[str], confidence
 def write_cog(path: Path, date: np.ndarray, confidence: np.ndarray, bounds: tuple[float, ...],
               resolution_m: float, epsg: int, tags: dict | None = None) -> Path:
     """A two-band Cloud-Optimized GeoTIFF (DEFLATE, internal tiles and overviews), atomically."""
-    import rasterio
-    import rasterio.shutil
-    from rasterio.io import MemoryFile
-    from rasterio.transform import from_origin
 
-    from ..files import write_atomic
 
     profile = {"driver": "GTiff", "width": date.shape[1], "height": date.shape[0], "count": 2,
                "dtype": "uint16", "crs": f"EPSG:{epsg}", "nodata": 0,
@@ -136,8 +135,6 @@ def write_cog(path: Path, date: np.ndarray, confidence: np.ndarray, bounds: tupl
 
 def existing_grid(path: Path) -> tuple[int, tuple[float, ...], float] | None:
     """(EPSG, bounds, resolution) of an alert raster already written, or None."""
-    import rasterio
-
     if not path.is_file():
         return None
     with rasterio.open(path) as src:
@@ -154,8 +151,6 @@ def write_alert_rasters(alerts, path: Path, resolution_m: float = 10.0,
     a grid around them. An area whose alerts are all gone (rejected by an analyst) keeps its
     file, rewritten empty.
     """
-    import geopandas as gpd
-
     folder = Path(path)
     groups = {str(a): g for a, g in alerts.groupby("protected_area_id", sort=True)} if len(alerts) else {}
     stale = {p.name: p for p in folder.glob("*.tif")} if folder.is_dir() else {}

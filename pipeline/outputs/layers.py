@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import shapely
+from pyogrio.raw import write
 
 from ..generalize import as_multipolygon
 
@@ -54,8 +55,6 @@ def typed_fields(table: pd.DataFrame, date_columns=DATE_PROPERTIES) -> tuple[lis
 def write_layer(path: Path, table: pd.DataFrame, geometries, driver: str, layer: str,
                 layer_options: dict | None = None, date_columns=DATE_PROPERTIES) -> None:
     """Write one MultiPolygon layer in EPSG:4326 with typed fields (no temporary naming here)."""
-    from pyogrio.raw import write
-
     names, arrays = typed_fields(table, date_columns)
     wkb = shapely.to_wkb(np.array([as_multipolygon(g) for g in geometries], dtype=object))
     write(str(path), geometry=wkb, field_data=arrays, fields=names, geometry_type="MultiPolygon",

@@ -18,8 +18,10 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+from rasterio.transform import from_bounds
 
 from ..files import write_output_text
+from ..sources.load import href_patcher
 from .evidence import LABELS, encode_png, read_grid, svg_path
 from .gis import CLASS_COLOURS
 from .mapdraw import MapFrame, background_grid, background_image_svg, legend_svg, map_frame, scale_bar_svg
@@ -227,10 +229,6 @@ def background_for(frame: MapFrame, detections) -> bytes | None:
     profile and composited, latest clear pixel first, then any valid pixel; shown with the
     evidence chips' fixed stretch. None when nothing could be read.
     """
-    from rasterio.transform import from_bounds
-
-    from ..sources.load import href_patcher
-
     (minx, miny, maxx, maxy), width, height = background_grid(frame)
     transform = from_bounds(minx, miny, maxx, maxy, width, height)
     fixed = FIXED_STRETCH["rgb"]
