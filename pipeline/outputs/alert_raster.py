@@ -111,8 +111,6 @@ def rasterize_alerts(geometries_utm: list, first_detected: list[str], confidence
 def write_cog(path: Path, date: np.ndarray, confidence: np.ndarray, bounds: tuple[float, ...],
               resolution_m: float, epsg: int, tags: dict | None = None) -> Path:
     """A two-band Cloud-Optimized GeoTIFF (DEFLATE, internal tiles and overviews), atomically."""
-
-
     profile = {"driver": "GTiff", "width": date.shape[1], "height": date.shape[0], "count": 2,
                "dtype": "uint16", "crs": f"EPSG:{epsg}", "nodata": 0,
                "transform": from_origin(bounds[0], bounds[3], resolution_m, resolution_m)}
