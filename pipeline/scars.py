@@ -29,6 +29,7 @@ from .change import (
     PATH_NAMES,
     looks_of,
 )
+from .features import CONTEXT_M, FEATURES, scar_features
 
 # 8-connectivity: diagonal neighbours belong to the same scar.
 CONNECTIVITY = np.ones((3, 3), dtype=bool)
@@ -44,24 +45,7 @@ LOW_AREA_FACTOR = 2.0
 SMALL_AREA_FACTOR = 2.0
 ISOLATION_M = 100.0
 ISOLATED_CONFIRMED_SHARE = 0.5
-# Features the classifier sees, in this order.
-FEATURES = (
-    "area_ha",
-    "compactness",
-    "rectangularity",
-    "delta_ndvi",
-    "delta_nbr",
-    "post_ndvi",
-    "post_ndvi_std",
-    "post_mndwi",
-    "post_bsi",
-    "water_fraction",
-    "bare_fraction",
-    "dist_water_m",
-    "onset_spread_looks",
-    "onset_water_corr",
-    "n_flagged",
-)
+# The classifier's features and their computation live in pipeline.features (one window per scar).
 WATER_MNDWI_MIN = 0.0     # post-change MNDWI above this: open water or a pond
 BARE_NDVI_MAX = 0.3       # post-change NDVI below this (and not water): bare ground
 MAX_WATER_DISTANCE_M = 5000.0
@@ -246,13 +230,36 @@ def detection_paths(change: dict[str, np.ndarray], labels: np.ndarray, index: np
     return [PATH_NAMES.get(int(c), PATH_NAMES[PATH_FOREST_LOSS]) for c in code]
 
 
+# Per-scar evidence columns kept for alerts (delta_*, water/bare fractions) and the bank rule
+# (pipeline.classify.banks): not classifier features. The onset pattern depends on how many looks
+# a run has, so a model must not learn from it; a rule that needs a dense series may.
+EVIDENCE = ("area_ha", "delta_ndvi", "delta_nbr", "water_fraction", "bare_fraction", "near_water_fraction",
+            "onset_spread_looks", "onset_water_corr")
+
+
+def window_features(change: dict[str, np.ndarray], labels: np.ndarray, pixel_m: float) -> pd.DataFrame:
+    """FEATURES of every labelled scar, each computed on its own window: the scar's bounding box
+    plus features.CONTEXT_M of context (so scars can be streamed window by window)."""
+    margin = int(np.ceil(CONTEXT_M / pixel_m))
+    planes = {k: v for k, v in change.items() if np.ndim(v) == 2}
+    rows = []
+    for label, box in enumerate(ndimage.find_objects(labels), start=1):
+        if box is None:
+            rows.append(dict.fromkeys(FEATURES, 0.0))
+            continue
+        window = tuple(slice(max(b.start - margin, 0), b.stop + margin) for b in box)
+        layers = {k: v[window] for k, v in planes.items()}
+        rows.append(scar_features(layers, labels[window] == label, pixel_m))
+    return pd.DataFrame(rows, columns=list(FEATURES))
+
+
 def describe_scars(
     change: dict[str, np.ndarray], labels: np.ndarray, zone_index: np.ndarray, transform: Affine
 ) -> pd.DataFrame:
     """Geometry, attribution and classifier features of every labelled scar."""
     index = np.arange(1, int(labels.max()) + 1)
     columns = ["label", "geometry", "zone_index", "confidence", "first_look", "last_look", "prior_look", "looks",
-               *FEATURES, "near_water_fraction", "detection_path"]
+               *EVIDENCE, *FEATURES, "detection_path"]
     if index.size == 0:
         return pd.DataFrame(columns=columns)
     pixel_m = abs(transform.a)
@@ -263,7 +270,6 @@ def describe_scars(
 
     water_pixels = np.nan_to_num(change["post_mndwi"], nan=-1) > WATER_MNDWI_MIN
     bare_pixels = (np.nan_to_num(change["post_ndvi"], nan=1) < BARE_NDVI_MAX) & ~water_pixels
-    post = np.nan_to_num(change["post_ndvi"])
     # Water seen in any baseline look counts: at low water a channel's sandbars hide its edge.
     permanent_water = (change["water"] > 0) | (change.get("water_seen", change["water"]) > 0)
     if permanent_water.any():
@@ -291,25 +297,17 @@ def describe_scars(
         "area_ha": np.bincount(labels.ravel())[1:] * pixel_ha,
         "delta_ndvi": mean(change["delta_ndvi"]),
         "delta_nbr": mean(change["delta_nbr"]),
-        "post_ndvi": mean(change["post_ndvi"]),
-        "post_ndvi_std": np.sqrt(np.maximum(mean(post * post) - mean(post) ** 2, 0)),
-        "post_mndwi": mean(change["post_mndwi"]),
-        "post_bsi": mean(change["post_bsi"]),
         "water_fraction": ndimage.mean(water_pixels, labels, index),
         "bare_fraction": ndimage.mean(bare_pixels, labels, index),
-        "dist_water_m": np.minimum(ndimage.minimum(dist_water, labels, index), MAX_WATER_DISTANCE_M),
-        # Kept as evidence, not a feature: in training it told banks from pits too easily, and
-        # then called every pit beside a river a bank; how the onset advances does not.
+        # For the bank rule, not a feature: in training it told banks from pits too easily, and
+        # then called every pit beside a river a bank.
         "near_water_fraction": ndimage.mean(dist_water <= NEAR_WATER_M, labels, index),
         **_onset_pattern(first, dist_water, labels, index),
-        "n_flagged": mean(change["n_flagged"]),
         "detection_path": detection_paths(change, labels, index),
     })
-    geoms = table["geometry"]
-    area = np.array([g.area for g in geoms])
-    perimeter = np.array([g.length for g in geoms])
-    table["compactness"] = 4 * np.pi * area / np.maximum(perimeter, 1e-9) ** 2
-    table["rectangularity"] = area / np.array([max(g.minimum_rotated_rectangle.area, 1e-9) for g in geoms])
+    features = window_features(change, labels, pixel_m)
+    for name in FEATURES:
+        table[name] = features[name].to_numpy()
     # Low-confidence pixels have no first look; fall back to the single flagging look.
     no_first = ~np.isfinite(table["first_look"].to_numpy(dtype=float))
     table.loc[no_first, "first_look"] = [min(lk) if lk else -1 for lk in table.loc[no_first, "looks"]]

@@ -29,7 +29,7 @@ class Classifier(Protocol):
         """Short version stamped on every alert (``model_version``)."""
 
     def predict(self, scars: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-        """Class (str) and its probability for each row of a scar table (:data:`pipeline.scars.FEATURES`)."""
+        """Class (str) and its probability for each row of a scar table (:data:`pipeline.features.FEATURES`)."""
 
 
 _LOADERS: dict[str, Callable[[Path], Classifier]] = {}

@@ -37,6 +37,8 @@ DEMO_DATA = bundled.demo_data()
 """Committed demo sources (a clone's ``data/demo`` or the package's copy)."""
 DEFAULT_MODEL = bundled.bundled_model()
 """The bundled classifier: what a config without ``model:`` uses; ``cec train`` never overwrites it by default."""
+ENDMEMBERS = bundled.bundle_root() / "data" / "endmembers" / "spectra.csv"
+"""Real endmember spectra the training sampler mixes (data/README.md)."""
 
 QUIET = typer.Option(False, "--quiet", "-q", help="Only warnings and errors.")
 VERBOSE = typer.Option(False, "--verbose", "-v", help="Debug messages too.")

@@ -31,7 +31,7 @@ from ..detect import detect
 from ..errors import InputError
 from ..model import CLASSES
 from ..progress import Reporter
-from ..scars import FEATURES
+from ..features import FEATURES
 from .evaluate import match_labels
 from .verdicts import read_verdicts
 
@@ -144,15 +144,19 @@ def fit(table: pd.DataFrame, seed: int = 0, estimator: str | None = None,
     if n_splits >= 2:
         predicted = cross_val_predict(make(seed), x, y, groups=groups, cv=GroupKFold(n_splits=n_splits))
         report = classification_report(y, predicted, output_dict=True, zero_division=0)
-        report["cv"] = f"GroupKFold({n_splits}) over {BLOCK_M / 1000:g} km spatial blocks"
+        report["cv"] = (f"GroupKFold({n_splits}) over independently sampled scars (in-domain: the same sampler)"
+                        if len(set(groups)) == len(groups) else
+                        f"GroupKFold({n_splits}) over {BLOCK_M / 1000:g} km spatial blocks")
     estimator = make(seed).fit(x, y)
     return TrainingResult(estimator=estimator, cv_report=report, n_samples=table["label"].value_counts().to_dict())
 
 
-def save_trained(result: TrainingResult, out: Path, training_data: list[dict]) -> dict:
-    """Save the model and a card with its data, metrics and versions."""
+def save_trained(result: TrainingResult, out: Path, training_data: list[dict], extra: dict | None = None) -> dict:
+    """Save the model and a card with its data, metrics, versions and any ``extra`` card fields
+    (the training command, cross-domain figures)."""
     return save_model(result.estimator, out, {
         "training_data": training_data,
         "n_samples": {k: int(v) for k, v in result.n_samples.items()},
         "cv_metrics": result.cv_report,
+        **(extra or {}),
     })

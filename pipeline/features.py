@@ -1,0 +1,227 @@
+"""Per-scar classifier features: what the post-change surface, its texture, its shape and its
+surroundings look like — quantities that mean the same in a single look, a two-look run, a dense
+series or an annual composite, and in Sentinel-2 or Landsat.
+
+Pure numpy on one scar's window: ``layers`` are 2-D arrays cropped to the scar's bounding box
+plus a context margin, ``mask`` marks the scar's own pixels in that window. Nothing here knows
+how many looks made the layers or when; no look counts, onsets or dates are features.
+
+Layers used (names as in :data:`pipeline.change.FIELDS`):
+
+- ``post_blue, post_green, post_red, post_nir, post_swir16, post_swir22``: reflectance of the
+  post-change surface (median over the looks that show the change; one composite = that value);
+  read on scar pixels only.
+- ``baseline_ndvi``, ``baseline_mndwi``: the baseline cover, read inside and around the scar.
+- ``water``: 1 where the baseline is permanent water (rivers, lakes); ``water_seen`` (optional):
+  1 where any baseline look saw open water.
+- ``base_blue, base_green, base_red`` (optional): baseline reflectance, for older bright bare
+  ground (sediment of earlier pits) around the scar; without them that share reads 0.
+"""
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+
+POST_BANDS = ("post_blue", "post_green", "post_red", "post_nir", "post_swir16", "post_swir22")
+CONTEXT_M = 300.0          # margin around the bbox read for context; distances are capped here
+RING_M = 90.0              # width of the neighbourhood ring (context fractions)
+WATER_MNDWI_MIN = 0.0      # open water / pond: MNDWI above this and NDVI below WATER_NDVI_MAX
+WATER_NDVI_MAX = 0.2
+BARE_NDVI_MAX = 0.25       # bare (sediment, soil, ash) if not water
+SEDIMENT_VIS_MIN = 0.12    # bright sediment: bare with mean visible reflectance above this
+BURNT_NBR_MAX = 0.1        # char: NBR and visible brightness both low
+BURNT_VIS_MAX = 0.06
+VEG_NDVI_MIN = 0.5
+FOREST_NDVI_MIN = 0.65
+EPS = 1e-6
+
+FEATURES = (
+    # spectra of the post-change surface (medians over the scar's pixels)
+    "vis_brightness", "swir_brightness", "ndvi_median", "mndwi_median", "bsi_median", "nbr_median",
+    "red_swir1", "nir_swir1", "swir2_swir1", "blue_red",
+    # composition (shares of the scar's pixels)
+    "water_share", "bare_share", "sediment_share", "burnt_share", "veg_share",
+    "pond_red_green", "sediment_brightness",
+    # texture
+    "ndvi_iqr", "brightness_cv", "brightness_roughness",
+    # shape
+    "log_area_ha", "compactness", "elongation", "solidity", "rectangularity", "hole_fraction", "fractal_dimension",
+    # context
+    "baseline_ndvi", "dist_water_m", "ring_water_fraction", "ring_open_fraction", "ring_sediment_fraction",
+)
+
+
+def _ratio(a, b):
+    return a / np.maximum(b, EPS)
+
+
+def _median(values: np.ndarray, default: float = 0.0) -> float:
+    values = values[np.isfinite(values)]
+    return float(np.median(values)) if values.size else default
+
+
+def _iqr(values: np.ndarray) -> float:
+    values = values[np.isfinite(values)]
+    if values.size < 2:
+        return 0.0
+    q1, q3 = np.percentile(values, [25, 75])
+    return float(q3 - q1)
+
+
+def _hull_measures(mask: np.ndarray) -> tuple[float, float]:
+    """(solidity, rectangularity) of the pixel set: area over convex hull area and over the
+    minimum rotated rectangle's area (both of the pixel squares' corners)."""
+    import shapely
+
+    rows, cols = np.nonzero(mask)
+    corners = np.concatenate([np.stack([cols + dx, rows + dy], 1) for dx in (0, 1) for dy in (0, 1)])
+    hull = shapely.MultiPoint(corners).convex_hull
+    area = float(mask.sum())
+    solidity = area / max(hull.area, 1.0)
+    rect = hull.minimum_rotated_rectangle.area if hull.area > 0 else 1.0
+    return min(solidity, 1.0), min(area / max(rect, 1.0), 1.0)
+
+
+def shape_features(mask: np.ndarray, resolution_m: float) -> dict[str, float]:
+    """Shape of one scar (bool mask) in metric units."""
+    n = float(mask.sum())
+    area_m2 = n * resolution_m ** 2
+    padded = np.pad(mask, 1)
+    # Pixel-edge perimeter: edges between a scar pixel and a non-scar pixel (holes count).
+    edges = (np.count_nonzero(padded[1:, :] != padded[:-1, :]) + np.count_nonzero(padded[:, 1:] != padded[:, :-1]))
+    # Staircase outlines overstate a smooth boundary by ~4/pi; correct so a disc reads ~1.
+    perimeter_m = edges * resolution_m * np.pi / 4
+    compactness = min(4 * np.pi * area_m2 / max(perimeter_m, EPS) ** 2, 1.0)
+    rows, cols = np.nonzero(mask)
+    if n >= 3:
+        cov = np.cov(np.stack([rows, cols]).astype(float)) + np.eye(2) / 12.0
+        ev = np.sort(np.linalg.eigvalsh(cov))
+        elongation = float(np.sqrt(ev[1] / max(ev[0], EPS)))
+    else:
+        elongation = 1.0
+    filled = ndimage.binary_fill_holes(mask)
+    hole_fraction = 1.0 - n / max(float(filled.sum()), 1.0)
+    solidity, rectangularity = _hull_measures(mask)
+    # Patch fractal dimension (FRAGSTATS FRAC): 2 ln(0.25 P) / ln(A), P and A in metres.
+    fractal = 2 * np.log(0.25 * perimeter_m) / np.log(area_m2) if area_m2 > 1 else 1.0
+    return {"log_area_ha": float(np.log10(area_m2 / 1e4)), "compactness": float(compactness),
+            "elongation": elongation, "solidity": float(solidity), "rectangularity": float(rectangularity),
+            "hole_fraction": float(hole_fraction), "fractal_dimension": float(fractal)}
+
+
+def spectral_features(post: np.ndarray) -> dict[str, float]:
+    """Spectra, composition and texture of the post-change surface: ``post`` is (6, n) reflectance
+    of the scar's pixels in POST_BANDS order (NaN = unseen)."""
+    post = post[:, np.isfinite(post).all(axis=0)]
+    if post.shape[1] == 0:
+        return {}
+    b, g, r, n, s1, s2 = post
+    vis = (b + g + r) / 3
+    swir = (s1 + s2) / 2
+    ndvi = _ratio(n - r, n + r)
+    mndwi = _ratio(g - s1, g + s1)
+    nbr = _ratio(n - s2, n + s2)
+    bsi = _ratio((s1 + r) - (n + b), (s1 + r) + (n + b))
+    water = (mndwi > WATER_MNDWI_MIN) & (ndvi < WATER_NDVI_MAX)
+    bare = (ndvi < BARE_NDVI_MAX) & ~water
+    burnt = (nbr < BURNT_NBR_MAX) & (vis < BURNT_VIS_MAX) & ~water
+    sediment = bare & (vis > SEDIMENT_VIS_MIN)
+    land = ~water
+    out = {
+        "vis_brightness": _median(vis[land], _median(vis)),
+        "swir_brightness": _median(swir[land], _median(swir)),
+        "ndvi_median": _median(ndvi), "mndwi_median": _median(mndwi),
+        "bsi_median": _median(bsi), "nbr_median": _median(nbr),
+        # band ratios over land pixels: shape of the spectrum, insensitive to overall brightness
+        "red_swir1": _median(_ratio(r, s1)[land], 0.0),
+        "nir_swir1": _median(_ratio(n, s1)[land], 0.0),
+        "swir2_swir1": _median(_ratio(s2, s1)[land], 0.0),
+        "blue_red": _median(_ratio(b, r)[land], 0.0),
+        "water_share": float(water.mean()), "bare_share": float(bare.mean()),
+        "sediment_share": float(sediment.mean()), "burnt_share": float(burnt.mean()),
+        "veg_share": float((ndvi > VEG_NDVI_MIN).mean()),
+        # turbidity of ponds: suspended sediment raises red over green; 0 where no water
+        "pond_red_green": _median(_ratio(r, g)[water], 0.0),
+        "sediment_brightness": _median(vis[bare], 0.0),
+        "ndvi_iqr": _iqr(ndvi),
+        "brightness_cv": float(np.std(vis) / max(np.mean(vis), EPS)),
+    }
+    return out
+
+
+def _roughness(vis_img: np.ndarray, mask: np.ndarray) -> float:
+    """Mean absolute brightness step between 4-neighbours both inside the scar, relative to the
+    scar's mean brightness: pit fields are patchy, cleared fields smooth."""
+    inside_h = mask[:, 1:] & mask[:, :-1]
+    inside_v = mask[1:, :] & mask[:-1, :]
+    dh = np.abs(np.diff(vis_img, axis=1))[inside_h]
+    dv = np.abs(np.diff(vis_img, axis=0))[inside_v]
+    steps = np.concatenate([dh, dv])
+    steps = steps[np.isfinite(steps)]
+    if not steps.size:
+        return 0.0
+    return float(np.mean(steps) / max(np.nanmean(vis_img[mask]), EPS))
+
+
+def context_features(layers: dict[str, np.ndarray], mask: np.ndarray, resolution_m: float) -> dict[str, float]:
+    """Baseline cover inside the scar and what surrounds it (window with a margin)."""
+    water = np.asarray(layers["water"]) > 0
+    if "water_seen" in layers:
+        water = water | (np.asarray(layers["water_seen"]) > 0)
+    water &= ~mask
+    if water.any():
+        dist = ndimage.distance_transform_edt(~water) * resolution_m
+        dist_water = float(min(dist[mask].min(), CONTEXT_M))
+    else:
+        dist_water = CONTEXT_M
+    ring_px = max(1, int(round(RING_M / resolution_m)))
+    ring = ndimage.binary_dilation(mask, iterations=ring_px) & ~mask
+    base_ndvi = np.asarray(layers["baseline_ndvi"], dtype=float)
+    base_mndwi = np.asarray(layers.get("baseline_mndwi", np.full(mask.shape, -1.0)), dtype=float)
+    seen = ring & np.isfinite(base_ndvi)
+    if seen.any():
+        ring_water = float(water[seen].mean())
+        ring_open = float(((base_ndvi[seen] < FOREST_NDVI_MIN) & ~water[seen] & ~(base_mndwi[seen] > 0)).mean())
+    else:
+        ring_water, ring_open = 0.0, 0.0
+    ring_sediment = 0.0
+    if seen.any() and all(k in layers for k in ("base_blue", "base_green", "base_red")):
+        vis = (np.asarray(layers["base_blue"], float) + np.asarray(layers["base_green"], float)
+               + np.asarray(layers["base_red"], float)) / 3
+        bright_bare = (base_ndvi < BARE_NDVI_MAX) & (vis > SEDIMENT_VIS_MIN) & ~water & ~(base_mndwi > 0)
+        ring_sediment = float(bright_bare[seen].mean())
+    return {"baseline_ndvi": _median(base_ndvi[mask], FOREST_NDVI_MIN), "dist_water_m": dist_water,
+            "ring_water_fraction": ring_water, "ring_open_fraction": ring_open,
+            "ring_sediment_fraction": ring_sediment}
+
+
+def scar_features(layers: dict[str, np.ndarray], mask: np.ndarray, resolution_m: float) -> dict[str, float]:
+    """Every FEATURES value of one scar.
+
+    Parameters
+    ----------
+    layers
+        2-D arrays on the scar's window (bbox + about CONTEXT_M of margin): POST_BANDS
+        reflectance (read on scar pixels), ``baseline_ndvi``, ``baseline_mndwi``, ``water``
+        (and optionally ``water_seen``).
+    mask
+        bool, same shape: the scar's pixels.
+    resolution_m
+        pixel edge, metres.
+    """
+    mask = np.asarray(mask, dtype=bool)
+    if not mask.any():
+        raise ValueError("scar_features: empty scar mask")
+    if not np.isfinite(resolution_m) or resolution_m <= 0:
+        raise ValueError(f"scar_features: resolution_m must be a positive number, not {resolution_m}")
+    missing = [k for k in (*POST_BANDS, "baseline_ndvi", "water") if k not in layers]
+    if missing:
+        raise ValueError(f"scar_features: missing layers {missing}")
+    post_img = np.stack([np.asarray(layers[k], dtype=float) for k in POST_BANDS])
+    out = dict.fromkeys(FEATURES, 0.0)
+    out.update(spectral_features(post_img[:, mask]))
+    vis_img = post_img[:3].mean(axis=0)
+    out["brightness_roughness"] = _roughness(vis_img, mask)
+    out.update(shape_features(mask, resolution_m))
+    out.update(context_features(layers, mask, resolution_m))
+    return {k: float(np.nan_to_num(out[k])) for k in FEATURES}

@@ -1,0 +1,68 @@
+"""The bundled classifier on scars it never trained on: another sampler seed, one sensor held
+out, mines without ponds, burnt clearings (pipeline.training.sampler, real endmember spectra)."""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipeline.classify import load_model, new_estimator
+from pipeline.features import FEATURES, scar_features
+from pipeline.training.sampler import SpectralLibrary, sample_scar, sample_table
+
+REPO = Path(__file__).resolve().parents[1]
+MODEL = REPO / "models" / "scar-classifier.skops"
+LIBRARY = REPO / "data" / "endmembers" / "spectra.csv"
+UNSEEN_SEED = 424242   # `cec train` used seeds 0 (training) and 1000-3000 (validation)
+
+
+@pytest.fixture(scope="module")
+def library():
+    return SpectralLibrary.from_csv(LIBRARY)
+
+
+@pytest.fixture(scope="module")
+def model():
+    return load_model(MODEL)
+
+
+def _subtype_table(library, cls, subtype, n, seed):
+    rng = np.random.default_rng(seed)
+    rows = []
+    for _ in range(20 * n):
+        scar = sample_scar(rng, library, cls, subtype=subtype)
+        if scar is not None:
+            rows.append(scar_features(scar.layers, scar.mask, scar.resolution_m))
+        if len(rows) == n:
+            break
+    return pd.DataFrame(rows, columns=list(FEATURES))
+
+
+def test_bundled_model_classifies_scars_from_an_unseen_seed(model, library):
+    table = sample_table(library, 12, UNSEEN_SEED)
+    classes, probability = model.predict(table)
+    accuracy = float((classes == table["label"].to_numpy()).mean())
+    assert accuracy >= 0.85, pd.crosstab(table["label"], classes)
+    assert ((probability > 0) & (probability <= 1)).all()
+
+
+def test_a_model_trained_on_sentinel2_only_classifies_landsat_scars(library):
+    train = sample_table(library, 30, UNSEEN_SEED + 1, sensor="sentinel-2")
+    test = sample_table(library, 12, UNSEEN_SEED + 2, sensor="landsat")
+    estimator = new_estimator(0).fit(train[list(FEATURES)].to_numpy(), train["label"].to_numpy())
+    predicted = estimator.predict(test[list(FEATURES)].to_numpy())
+    assert float((predicted == test["label"].to_numpy()).mean()) >= 0.8, pd.crosstab(test["label"], predicted)
+
+
+def test_mining_without_ponds_is_mining(model, library):
+    table = _subtype_table(library, "mining", "sediment_only", 8, UNSEEN_SEED + 3)
+    assert table["water_share"].max() < 0.1, "the sampler should have drawn mines without ponds"
+    classes, _ = model.predict(table)
+    assert (classes == "mining").sum() >= 7, list(classes)
+
+
+def test_burnt_clearing_is_clearing(model, library):
+    table = _subtype_table(library, "clearing", "burnt", 8, UNSEEN_SEED + 4)
+    classes, _ = model.predict(table)
+    assert (classes == "clearing").sum() >= 7, list(classes)
