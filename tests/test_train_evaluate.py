@@ -111,7 +111,7 @@ def _table(n_per_class: int, seed: int = 0) -> pd.DataFrame:
     for cls, water, bare in (("mining", 0.3, 0.7), ("clearing", 0.0, 0.2), ("other", 0.95, 0.05)):
         for _ in range(n_per_class):
             row = {f: rng.normal(0.5, 0.1) for f in FEATURES}
-            row |= {"water_fraction": water + rng.normal(0, 0.03), "bare_fraction": bare + rng.normal(0, 0.03),
+            row |= {"water_share": water + rng.normal(0, 0.03), "bare_share": bare + rng.normal(0, 0.03),
                     "label": cls}
             rows.append(row)
     table = pd.DataFrame(rows)
