@@ -10,8 +10,10 @@ One run, in order:
    over the baseline and the monitor looks *from the monitor start* (confirmation needs the
    earlier looks) on the planned items, classify, and match the scars to the stored alerts
    (:mod:`pipeline.lifecycle`);
-4. write every output atomically, then ``run.json``; commit the state store last: the state
-   only advances once every output is in place.
+4. write every output under a temporary name, then ``run.json``, then the state store, and
+   rename them all into place at the end (:func:`pipeline.files.staged_outputs`): the state only
+   advances once every output is in place, and a run that fails while writing (a full disk)
+   leaves every previous output as it was.
 """
 
 from __future__ import annotations
@@ -36,8 +38,9 @@ from .alerts import build_alerts, sort_alerts, summarize
 from .aoi import load_zones
 from .classify import Classifier, advancing_banks, load_classifier
 from .config import RunConfig, apply_overrides, lifecycle_params
-from .detect import detect_area
-from .files import write_json_atomic
+from .detect import check_grid, detect_area
+from .errors import ConfigError
+from .files import child_path, staged_outputs, write_json_atomic
 from .lifecycle import issued, update_lifecycle
 from .model import AreaDetection, RunResult
 from .outputs import alert_writer
@@ -155,7 +158,7 @@ def write_outputs(config: RunConfig, out: Path, result: Classified, summary: pd.
         outputs["evidence"] = out / "evidence"
         seen = result.seen
         wanted = seen[seen["status"].isin(["new", "expanding"])
-                      | ~seen["alert_id"].map(lambda a: (out / "evidence" / a / "manifest.json").is_file())]
+                      | ~seen["alert_id"].map(lambda a: (child_path(out / "evidence", a) / "manifest.json").is_file())]
         with reporter.stage(f"evidence bundles ({len(wanted)} alerts)"):
             write_evidence(out, wanted, detections, config.detection.resolution_m, config.output.lang)
     if config.output.report:
@@ -228,9 +231,12 @@ def run_info(run_id: str, started: dt.datetime, seconds: float, window: Window, 
                         "baseline" if i < d.n_baseline_looks else "monitor"}
                        for i, (day, items, sensor) in
                        enumerate(zip(d.look_dates, d.items_by_look, d.sensors_by_look))],
+             "clear_looks": d.clear_looks,
              "scars": int(len(d.scars))}
             for d in detections
         ],
+        "warnings": [f"area {d.area_id}: 0 clear monitor looks ({d.clear_looks.get('baseline', 0)} clear baseline "
+                     "looks): no change could be seen" for d in detections if d.clear_looks.get("monitor", 1) == 0],
         "skipped_inputs": skipped,
         "alerts": int(len(result.alerts)),
         "alerts_by_status": counts,
@@ -299,8 +305,13 @@ def run_batch(
     t0 = time.perf_counter()
     run_id = f"{config.name}-{started.strftime('%Y%m%dT%H%M%SZ')}"
     out = Path(config.output.dir)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"{out}: output.dir is not a folder (a file has that name)")
+    # Inputs are checked before anything is searched or written: a bad model, area or overlay
+    # layer fails here, and leaves no output folder or lock behind.
+    model = load_classifier(config.model)
     zones = load_zones(config.areas)
-    overlay_layers = load_overlays(config.overlays)  # read first: a bad layer fails before any pixel is read
+    overlay_layers = load_overlays(config.overlays)
     state = load_state(out)
     window = resolve_window(config.periods.monitor, state.processed_until, config.lifecycle.lookback_days,
                             since, until, today)
@@ -308,6 +319,8 @@ def run_batch(
     with reporter.stage("plan (search only)"):
         plans = plan_areas(effective, zones)
         plan = plan_rows(plans, window.start, window.end, state.processed_items)
+        for area in plans:
+            check_grid(effective, area)  # before reading any pixel, and before the output folder exists
     n_new_items = sum(i["new"] for area in plan for i in area["monitor_items"])
     empty = gpd.GeoDataFrame(columns=["alert_id", "geometry"], geometry="geometry", crs=4326)
     result = dict(alerts=empty, summary=pd.DataFrame(), outputs={}, skipped=[], run_id=run_id,
@@ -322,11 +335,11 @@ def run_batch(
             result["alerts"] = sort_alerts(issued(state.alerts))
         return RunResult(**result, status="nothing new")
     with output_lock(out):
-        return _locked_run(effective, config, plans, zones, overlay_layers, window, n_new_items, run_id, started, t0,
-                           plan, reporter)
+        return _locked_run(effective, config, model, plans, zones, overlay_layers, window, n_new_items, run_id,
+                           started, t0, plan, reporter)
 
 
-def _locked_run(effective: RunConfig, config: RunConfig, plans: list[AreaPlan], zones: gpd.GeoDataFrame,
+def _locked_run(effective: RunConfig, config: RunConfig, model: Classifier, plans: list[AreaPlan], zones: gpd.GeoDataFrame,
                 overlay_layers: list, window: Window, n_new_items: int, run_id: str, started: dt.datetime,
                 t0: float, plan: list[dict], reporter: Reporter) -> RunResult:
     """Detect, classify, write and commit, holding the output folder's lock."""
@@ -334,14 +347,15 @@ def _locked_run(effective: RunConfig, config: RunConfig, plans: list[AreaPlan], 
     for path in remove_stale_temporaries(out):
         log.info("removed %s, left by an interrupted run", path.name)
     state = load_state(out)  # re-read under the lock
-    model = load_classifier(effective.model)
     detections = [detect_area(effective, area, reporter) for area in plans]
     provenance = {"run_name": config.name, "run_id": run_id, "model_version": model.version,
                   "pipeline_version": __version__}
     with reporter.stage("classify, attribute and match to earlier alerts"):
         classified = classify(config, detections, model, provenance, overlay_layers, state)
     summary = summarize(classified.seen, zones, (window.load_start.isoformat(), window.end.isoformat()))
-    with reporter.stage("write outputs"):
+    # staged: every output goes to a temporary name and all are renamed at the end (the state
+    # last); a failure anywhere (a full disk) leaves every previous output as it was
+    with reporter.stage("write outputs"), staged_outputs():
         info = {"run_id": run_id, "window": (window.start.isoformat(), window.end.isoformat()),
                 "n_new": len(classified.new_alerts)}
         outputs = write_outputs(config, out, classified, summary, zones, detections, info, reporter)

@@ -24,18 +24,23 @@ Confidence = Literal["low", "nominal", "high"]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Numbers are finite (no .nan/.inf from YAML) and every one has a range: a NaN threshold
+    # would silently detect nothing and still advance the state.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class AreasConfig(_Strict):
     path: Path = Field(description="Protected-area polygons (GeoJSON, GeoPackage or Shapefile).")
     id_field: str = Field("WDPAID", description="Attribute holding the area's identifier.")
-    name_field: str = Field("NAME", description="Attribute holding the area's name.")
+    name_field: str | None = Field(
+        None, description="Attribute holding the area's name; when not given, NAME if the layer has it, "
+        "else the id. A name_field the layer lacks is an error."
+    )
     buffer_zones: Path | None = Field(
         None, description="Official buffer-zone polygons; each is matched to its area by id_field."
     )
     buffer_m: float = Field(
-        10000.0, ge=0, description="Width of a ring buffer when no buffer layer is given; 0 = none."
+        10000.0, ge=0, le=100_000, description="Width of a ring buffer when no buffer layer is given; 0 = none."
     )
 
 
@@ -51,9 +56,17 @@ class SourceConfig(_Strict):
     max_cloud_cover: float = Field(
         80.0, ge=0, le=100, description="Items with a larger eo:cloud_cover (%) are not used."
     )
-    timeout_s: float = Field(60.0, gt=0, description="STAC API request timeout, seconds.")
+    timeout_s: float = Field(60.0, gt=0, le=3600, description="STAC API request timeout, seconds.")
     retries: int = Field(
-        5, ge=0, description="Retries of a failed STAC API request (timeouts, 429, 5xx), with backoff."
+        5, ge=0, le=20, description="Retries of a failed STAC API request (timeouts, 429, 5xx), with backoff."
+    )
+    max_items: int = Field(
+        10_000, ge=1, le=1_000_000,
+        description="A STAC API search that returns more items than this (per area and period) is an error.",
+    )
+    deadline_s: float = Field(
+        600.0, gt=0, le=86_400,
+        description="A STAC API search still paging after this many seconds (per area and period) is an error.",
     )
 
     @model_validator(mode="after")
@@ -84,17 +97,20 @@ class PeriodsConfig(_Strict):
 
 
 class DetectionConfig(_Strict):
-    min_area_ha: float = Field(0.5, gt=0, description="Minimum mapping unit of an alert, hectares.")
-    resolution_m: float = Field(10.0, gt=0, description="Pixel size of the analysis grid, metres.")
-    chunk_px: int = Field(512, ge=64, description="Dask chunk edge of the analysis grid, pixels.")
+    min_area_ha: float = Field(0.5, gt=0, le=100_000, description="Minimum mapping unit of an alert, hectares.")
+    resolution_m: float = Field(
+        10.0, gt=0, le=1000, description="Pixel size of the analysis grid, metres (the grid is also bounded in "
+        "pixels, see pipeline.detect.MAX_GRID_PX)."
+    )
+    chunk_px: int = Field(512, ge=64, le=8192, description="Dask chunk edge of the analysis grid, pixels.")
     forest_ndvi_min: float = Field(
-        0.65, description="Baseline median NDVI at or above which a pixel counts as forest."
+        0.65, ge=-1, le=1, description="Baseline median NDVI at or above which a pixel counts as forest."
     )
     ndvi_drop_min: float = Field(
-        0.2, gt=0, description="Smallest absolute NDVI drop from the baseline that can flag a look."
+        0.2, gt=0, le=2, description="Smallest absolute NDVI drop from the baseline that can flag a look."
     )
     drop_sigma: float = Field(
-        4.0, gt=0, description="A flagged drop must also exceed this many baseline robust std devs."
+        4.0, gt=0, le=100, description="A flagged drop must also exceed this many baseline robust std devs."
     )
     min_confidence: Confidence = Field(
         "low",
@@ -102,10 +118,10 @@ class DetectionConfig(_Strict):
         "must also be twice min_area_ha.",
     )
     nodata_edge_m: float = Field(
-        20.0, ge=0, description="Pixels this close to nodata (swath edges) are not trusted, metres."
+        20.0, ge=0, le=10_000, description="Pixels this close to nodata (swath edges) are not trusted, metres."
     )
     cloud_buffer_m: float = Field(
-        30.0, ge=0, description="Flagged clouds and shadows are grown by this distance, metres."
+        30.0, ge=0, le=10_000, description="Flagged clouds and shadows are grown by this distance, metres."
     )
     natural_loss: Literal["suppress", "other"] = Field(
         "suppress",
@@ -138,13 +154,13 @@ class OutputConfig(_Strict):
 
 class LifecycleConfig(_Strict):
     expanding_share: float = Field(
-        0.2, ge=0, description="An alert is `expanding` when its area grew by more than this share since the last run."
+        0.2, ge=0, le=100, description="An alert is `expanding` when its area grew by more than this share since the last run."
     )
     match_overlap: float = Field(
         0.1, gt=0, le=1, description="A scar continues a stored alert when they overlap by this share of the smaller one."
     )
     lookback_days: int = Field(
-        30, ge=0, description="An incremental run restarts this many days before the last processed date "
+        30, ge=0, le=3650, description="An incremental run restarts this many days before the last processed date "
         "(late or reprocessed scenes)."
     )
 
@@ -153,8 +169,8 @@ class DaskConfig(_Strict):
     scheduler: str | None = Field(
         None, description="null = a LocalCluster on this machine; or tcp://host:8786."
     )
-    n_workers: int | None = Field(None, ge=1, description="Workers of the LocalCluster.")
-    threads_per_worker: int = Field(1, ge=1, description="Threads per LocalCluster worker.")
+    n_workers: int | None = Field(None, ge=1, le=256, description="Workers of the LocalCluster.")
+    threads_per_worker: int = Field(1, ge=1, le=64, description="Threads per LocalCluster worker.")
     connect_timeout_s: float = Field(
         15.0, gt=0, le=600, description="Seconds to wait for dask.scheduler to answer before failing (exit 2)."
     )
@@ -213,7 +229,9 @@ class ClassifyConfig(_Strict):
 
 
 class RunConfig(_Strict):
-    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", description="Run name (output names, ids).")
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
+                      description="Run name (output names, alert ids): letters, digits, '_.-', starting with a "
+                      "letter or digit, at most 64 characters.")
     areas: AreasConfig
     source: SourceConfig
     periods: PeriodsConfig

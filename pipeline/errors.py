@@ -43,6 +43,16 @@ class ModelIntegrityError(PipelineError):
     exit_code = 2
 
 
+class OutputError(PipelineError):
+    """An output could not be written (a full disk, a folder that is a file, no permission).
+
+    Exit 1: not the input's fault; the message names the file. A run that fails this way
+    leaves every previous output as it was.
+    """
+
+    exit_code = 1
+
+
 class OutputLockedError(PipelineError):
     """Another run holds the output folder's lock."""
 

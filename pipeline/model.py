@@ -89,6 +89,8 @@ class AreaDetection:
     """(minx, miny, maxx, maxy) of the area's analysis grid, EPSG:``epsg`` metres."""
     items: list = field(default_factory=list)
     """The STAC items (pystac.Item) the detection loaded, saved by the batch as items.json."""
+    clear_looks: dict = field(default_factory=dict)
+    """Looks with at least one clear pixel on the grid: ``{"baseline": n, "monitor": n}``."""
 
 
 @dataclass

@@ -31,7 +31,7 @@ import geopandas as gpd
 import pandas as pd
 import pyogrio
 
-from .errors import InputError, OutputLockedError
+from .errors import ConfigError, InputError, OutputLockedError
 from .files import write_atomic
 from .lifecycle import VERDICT_COLUMNS
 from .model import ALERT_PROPERTIES, LIST_PROPERTIES
@@ -85,6 +85,12 @@ def load_state(out: Path) -> State:
                 else pd.DataFrame(columns=list(RUN_COLUMNS)))
     except Exception as err:  # noqa: BLE001 - any GDAL failure means the same thing to the user
         raise InputError(f"{path}: the state store cannot be read ({err}); move it aside to start afresh") from None
+    for i, value in enumerate(runs["window_end"] if "window_end" in runs.columns else []):
+        try:
+            dt.date.fromisoformat(str(value))
+        except ValueError:
+            raise InputError(f"{path}: runs row {i + 1} has window_end {str(value)[:40]!r}, not a date (YYYY-MM-DD); "
+                             "the state store was edited or damaged: move it aside to start afresh") from None
     for column in [*LIST_PROPERTIES, *(c for c in alerts.columns if str(c).startswith("overlay_"))]:
         if column in alerts.columns:
             alerts[column] = alerts[column].map(lambda v: [s for s in str(v or "").split(";") if s])
@@ -127,7 +133,10 @@ def save_state(out: Path, state: State) -> Path:
 def output_lock(out: Path) -> Iterator[Path]:
     """Hold the output folder's lock, or raise :class:`OutputLockedError` at once."""
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ConfigError(f"{out}: output.dir cannot be created: {err.strerror or err}") from None
     path = out / LOCK_FILE
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
@@ -147,9 +156,10 @@ def output_lock(out: Path) -> Iterator[Path]:
 
 
 def remove_stale_temporaries(out: Path) -> list[Path]:
-    """Delete temporary files a killed run left behind (``.<name>.*.tmp*``); call under the lock."""
+    """Delete temporary files a killed run or review left behind (``.<name>.*.tmp*``), in the
+    output folder and its subfolders (evidence bundles); call under the lock."""
     removed = []
-    for path in Path(out).glob(".*.tmp*"):
+    for path in sorted(Path(out).rglob(".*.tmp*")):
         if path.is_file():
             path.unlink()
             removed.append(path)

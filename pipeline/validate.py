@@ -9,12 +9,15 @@ checked too: ``first_detected`` is not after ``last_observed``, and ``alert_id``
 from __future__ import annotations
 
 import json
+import math
+import re
 from importlib import resources
 from pathlib import Path
 
 import jsonschema
 
 from .errors import InputError
+from .files import SAFE_NAME_PATTERN, is_safe_name
 
 SCHEMA_NAME = "alerts.schema.json"
 
@@ -41,10 +44,42 @@ def _where(document: dict, path: list) -> str:
     return ".".join(str(p) for p in path) or "the file"
 
 
+def _non_finite(node: object, path: list) -> list[list]:
+    """JSON paths of NaN and ±Infinity numbers (Python's json reads them; RFC 8259 has none)."""
+    found = []
+    stack = [(node, path)]
+    while stack:
+        value, where = stack.pop()
+        if isinstance(value, float) and not math.isfinite(value):
+            found.append(where)
+        elif isinstance(value, dict):
+            stack.extend((v, [*where, k]) for k, v in value.items())
+        elif isinstance(value, list):
+            stack.extend((v, [*where, i]) for i, v in enumerate(value))
+    return sorted(found, key=lambda p: [str(x) for x in p])
+
+
 def check_collection(document: object) -> list[str]:
     """Problems of a parsed alert file, one message per problem (empty list = valid)."""
+    if not isinstance(document, dict):
+        return [f"the file: is not a GeoJSON FeatureCollection (a JSON object); it holds a JSON "
+                f"{_json_kind(document)}"]
+    try:
+        return _check_collection(document)
+    except RecursionError:
+        return ["the file: is nested too deeply to be an alert file"]
+
+
+def _json_kind(value: object) -> str:
+    if value is None:
+        return "null"
+    return {bool: "boolean", int: "number", float: "number", str: "string", list: "array"}.get(type(value), "value")
+
+
+def _check_collection(document: dict) -> list[str]:
     validator = jsonschema.Draft202012Validator(load_schema())
-    problems = []
+    problems = [f"{_where(document, path)}: {value!s} is not a JSON number (JSON has no NaN or Infinity)"
+                for path in _non_finite(document, []) for value in [_at(document, path)]]
     for error in sorted(validator.iter_errors(document), key=lambda e: [str(p) for p in e.absolute_path]):
         path = list(error.absolute_path)
         if error.validator == "oneOf" and path[-1:] == ["geometry"]:
@@ -57,8 +92,11 @@ def check_collection(document: object) -> list[str]:
             message = "has a 'crs' member (RFC 7946 forbids it; coordinates are WGS84 lon/lat)"
         else:
             message = error.message
-        problems.append(f"{_where(document, path) if isinstance(document, dict) else 'the file'}: {message}")
-    if not isinstance(document, dict) or not isinstance(document.get("features"), list):
+        if error.validator in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum") \
+                and isinstance(error.instance, float) and not math.isfinite(error.instance):
+            continue  # reported above
+        problems.append(f"{_where(document, path)}: {message}")
+    if not isinstance(document.get("features"), list):
         return problems
     seen: dict[str, int] = {}
     for index, feature in enumerate(document["features"]):
@@ -70,6 +108,10 @@ def check_collection(document: object) -> list[str]:
             problems.append(f"{_where(document, ['features', index, 'properties', 'first_detected'])}: "
                             f"{first} is after last_observed {last}")
         aid = props.get("alert_id")
+        if isinstance(aid, str) and not is_safe_name(aid) and re.search(SAFE_NAME_PATTERN, aid):
+            # the schema's pattern lets a trailing line break through ('$'); a file name must not
+            problems.append(f"{_where(document, ['features', index, 'properties', 'alert_id'])}: "
+                            f"{aid!r} is not a safe id (it ends with a line break)")
         if isinstance(aid, str):
             if aid in seen:
                 problems.append(f"{_where(document, ['features', index, 'properties', 'alert_id'])}: "
@@ -78,13 +120,21 @@ def check_collection(document: object) -> list[str]:
     return problems
 
 
+def _at(document: object, path: list) -> object:
+    for part in path:
+        document = document[part]
+    return document
+
+
 def validate_file(path: Path) -> list[str]:
     """Problems of an alert file on disk; :class:`InputError` if it is missing or not JSON."""
     path = Path(path)
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
+    except (FileNotFoundError, IsADirectoryError):
         raise InputError(f"{path}: file not found") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise InputError(f"{path}: not valid JSON: {err}") from None
+    except RecursionError:
+        raise InputError(f"{path}: JSON nested too deeply to be an alert file") from None
     return check_collection(document)

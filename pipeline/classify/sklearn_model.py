@@ -172,6 +172,78 @@ def types_in(path: Path) -> set[str]:
     return found
 
 
+def _forests(estimator) -> list:
+    if isinstance(estimator, CalibratedClassifierCV):
+        return [getattr(c, "estimator", None) for c in getattr(estimator, "calibrated_classifiers_", [])]
+    return [estimator]
+
+
+def check_tree(tree, n_features: int, n_classes: int) -> str | None:
+    """What is wrong with one fitted ``sklearn.tree._tree.Tree``, or None.
+
+    Prediction walks the node arrays in C without bounds checks: a child index out of range
+    reads arbitrary memory (a crash), a child that points back loops for ever, a feature index
+    out of range reads past the sample. So: leaves have both children -1; inner nodes have
+    both children after themselves and inside the array; features in range; finite thresholds;
+    values of shape (nodes, 1, classes), finite and not negative.
+    """
+    if int(getattr(tree, "n_features", -1)) != n_features or int(getattr(tree, "n_outputs", -1)) != 1:
+        return f"made for {getattr(tree, 'n_features', '?')} features and {getattr(tree, 'n_outputs', '?')} outputs"
+    if [int(c) for c in np.atleast_1d(getattr(tree, "n_classes", []))] != [n_classes]:
+        return f"has classes {getattr(tree, 'n_classes', '?')}, not {n_classes}"
+    state = tree.__getstate__()
+    nodes, values, n = state.get("nodes"), state.get("values"), int(state.get("node_count", -1))
+    if not isinstance(nodes, np.ndarray) or nodes.shape != (n,) or n < 1:
+        return "node array does not match node_count"
+    left = nodes["left_child"].astype(np.int64)
+    right = nodes["right_child"].astype(np.int64)
+    index = np.arange(n)
+    leaf = left == -1
+    inner = ~leaf
+    bad_leaf = leaf & (right != -1)
+    bad_inner = inner & ((left <= index) | (left >= n) | (right <= index) | (right >= n))
+    if bad_leaf.any() or bad_inner.any():
+        return f"child indices out of range at node {int(np.flatnonzero(bad_leaf | bad_inner)[0])}"
+    feature = nodes["feature"].astype(np.int64)
+    if ((feature[inner] < 0) | (feature[inner] >= n_features)).any():
+        return f"feature index out of range (0..{n_features - 1})"
+    if not np.isfinite(nodes["threshold"][inner]).all():
+        return "non-finite threshold"
+    if not isinstance(values, np.ndarray) or values.shape != (n, 1, n_classes):
+        return f"values of shape {getattr(values, 'shape', '?')}, not {(n, 1, n_classes)}"
+    if not np.isfinite(values).all() or (values < 0).any():
+        return "non-finite or negative values"
+    return None
+
+
+def check_estimator(estimator, path: Path) -> None:
+    """Refuse, before any prediction, a model whose trees or calibration could crash, loop or
+    return nonsense (:func:`check_tree`); the trusted-types check cannot see inside arrays."""
+    n_features = len(FEATURES)
+    forests = _forests(estimator)
+    if not forests:
+        raise ModelIntegrityError(f"{path}: the calibrated model holds no forest")
+    for f, forest in enumerate(forests):
+        trees = getattr(forest, "estimators_", None)
+        if not isinstance(forest, RandomForestClassifier) or not trees:
+            raise ModelIntegrityError(f"{path}: forest {f} is not a fitted random forest")
+        if int(getattr(forest, "n_features_in_", -1)) != n_features:
+            raise ModelIntegrityError(f"{path}: forest {f} expects {getattr(forest, 'n_features_in_', '?')} "
+                                      f"features, the pipeline gives {n_features}")
+        n_classes = len(forest.classes_)
+        for t, member in enumerate(trees):
+            problem = check_tree(getattr(member, "tree_", None), n_features, n_classes) \
+                if hasattr(getattr(member, "tree_", None), "__getstate__") else "has no fitted tree"
+            if problem:
+                raise ModelIntegrityError(f"{path}: forest {f}, tree {t} {problem}; the model was tampered "
+                                          "with or damaged, refusing to predict with it")
+    for c, calibrated in enumerate(getattr(estimator, "calibrated_classifiers_", [])):
+        for calibrator in getattr(calibrated, "calibrators", []):
+            numbers = np.asarray([getattr(calibrator, "a_", np.nan), getattr(calibrator, "b_", np.nan)], dtype=float)
+            if not np.isfinite(numbers).all():
+                raise ModelIntegrityError(f"{path}: calibration {c} has non-finite parameters")
+
+
 def load_model(path: Path) -> ScarModel:
     """Load a model after checking its card; raise ModelIntegrityError naming the problem."""
     path = Path(path)
@@ -181,9 +253,13 @@ def load_model(path: Path) -> ScarModel:
     if not card_file.is_file():
         raise ModelIntegrityError(f"{card_file}: model card not found; refusing to load {path.name}")
     try:
-        card = json.loads(card_file.read_text())
-    except json.JSONDecodeError as err:
+        card = json.loads(card_file.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise ModelIntegrityError(f"{card_file}: model card is not valid JSON: {err}") from None
+    except RecursionError:
+        raise ModelIntegrityError(f"{card_file}: model card is nested too deeply to be a model card") from None
+    if not isinstance(card, dict):
+        raise ModelIntegrityError(f"{card_file}: model card is not a JSON object")
     actual = sha256_of(path)
     if actual != card.get("sha256"):
         raise ModelIntegrityError(
@@ -192,15 +268,21 @@ def load_model(path: Path) -> ScarModel:
         )
     try:
         stored = types_in(path)
-    except (zipfile.BadZipFile, KeyError, json.JSONDecodeError) as err:
+    except (zipfile.BadZipFile, KeyError, json.JSONDecodeError, UnicodeDecodeError) as err:
         raise ModelIntegrityError(f"{path}: not a readable skops model: {err}") from None
+    except RecursionError:
+        raise ModelIntegrityError(f"{path}: its schema is nested too deeply to be a skops model") from None
     # the card's list follows the estimator saved (any scikit-learn classifier), bounded by
     # is_safe_type so that a card can never vouch for a dangerous type
     following = {t for t in card.get("trusted_types", []) if isinstance(t, str) and is_safe_type(t)}
     unexpected = sorted(stored - set(TRUSTED_TYPES) - following)
     if unexpected:
         raise ModelIntegrityError(f"{path}: refusing to load types outside the trusted list: {unexpected}")
-    estimator = sio.load(path, trusted=sorted(stored))
+    try:
+        estimator = sio.load(path, trusted=sorted(stored))
+    except Exception as err:  # noqa: BLE001 - skops/sklearn raise many types for a damaged file
+        raise ModelIntegrityError(f"{path}: the model cannot be loaded ({type(err).__name__}: {err})") from None
+    check_estimator(estimator, path)
     if list(card.get("features", [])) != list(FEATURES):
         raise ModelIntegrityError(f"{path}: features {card.get('features')} differ from the pipeline's {list(FEATURES)}")
     classes = [str(c) for c in estimator.classes_]

@@ -17,6 +17,7 @@ from pathlib import Path
 import typer
 import yaml
 from distributed import Client, LocalCluster, as_completed
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from .. import __version__, bundled
@@ -109,7 +110,8 @@ def dask_client(config: DaskConfig) -> Iterator[object]:
 def fail(err: Exception) -> None:
     if isinstance(err, PipelineError):
         # soft_wrap: a batch log or a grep must see the message on whole lines
-        console.print(f"[bold red]error:[/] {err}", markup=True, highlight=False, soft_wrap=True)
+        # escape: file names, ids and API text are user text, never rich markup ('a[/x].yaml')
+        console.print(f"[bold red]error:[/] {escape(str(err))}", markup=True, highlight=False, soft_wrap=True)
         raise typer.Exit(err.exit_code)
     log.exception("unexpected error")
     raise typer.Exit(1)

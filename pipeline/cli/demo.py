@@ -24,4 +24,4 @@ def demo_command(
     spec = scene.DEMO_SPEC if seed is None else dataclasses.replace(scene.DEMO_SPEC, seed=seed)
     folder = out or DEMO_DATA / "generated" / "demo"
     catalog = scene.ensure_scene(spec, folder, DEMO_DATA)
-    console.print(f"catalog: {catalog}")
+    console.print(f"catalog: {catalog}", markup=False)

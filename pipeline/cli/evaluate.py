@@ -39,18 +39,18 @@ def evaluate(
                 raise ConfigError("--reference needs --alerts, the alerts.geojson to score")
             scores = score_alert_file(alerts, reference, min_area_ha)
             report["objects"] = scores.as_dict()
-            out.print(f"objects: {scores.n_reference} reference, {scores.n_alerts} alerts")
-            out.print(f"recall {scores.recall:.3f}  precision {scores.precision:.3f}  class accuracy {scores.class_accuracy:.3f}")
-            out.print(scores.per_class.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
-            out.print(scores.confusion.to_string())
+            out.print(f"objects: {scores.n_reference} reference, {scores.n_alerts} alerts", markup=False)
+            out.print(f"recall {scores.recall:.3f}  precision {scores.precision:.3f}  class accuracy {scores.class_accuracy:.3f}", markup=False)
+            out.print(scores.per_class.to_string(index=False, float_format=lambda v: f"{v:.3f}"), markup=False)
+            out.print(scores.confusion.to_string(), markup=False)
         if sample is not None:
             if not sample.is_file():
                 raise ConfigError(f"{sample}: file not found")
             labelled = check_sample(pd.read_csv(sample, dtype={"protected_area_id": str, "reference": str}), str(sample))
             estimates = area_estimates(labelled)
             report["area_estimates"] = estimates
-            out.print("area-adjusted estimates (Olofsson et al. 2014), ± = 95 % confidence interval")
-            out.print(area_table(estimates).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+            out.print("area-adjusted estimates (Olofsson et al. 2014), ± = 95 % confidence interval", markup=False)
+            out.print(area_table(estimates).to_string(index=False, float_format=lambda v: f"{v:.3f}"), markup=False)
     except FileNotFoundError as err:
         fail(ConfigError(f"{err.filename}: file not found"))
     except Exception as err:  # noqa: BLE001

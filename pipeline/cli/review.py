@@ -27,4 +27,4 @@ def review(
     except Exception as err:  # noqa: BLE001
         fail(err)
     console.print(f"{counts['confirmed']} confirmed, {counts['rejected']} rejected; "
-                  f"rewrote {', '.join(counts['rewritten']) or 'no alert file'} in {out}")
+                  f"rewrote {', '.join(counts['rewritten']) or 'no alert file'} in {out}", markup=False)

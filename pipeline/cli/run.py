@@ -8,6 +8,7 @@ from typing import Optional
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from ..batch import planned_outputs, run_batch
 from ..config import RunConfig, load_config
@@ -23,7 +24,8 @@ def _print_table(config: RunConfig, result) -> None:
     if len(alerts):
         grouped = alerts.groupby(["protected_area_name", "zone", "class"])["area_ha"].agg(["count", "sum"])
         for (area, zone, cls), row in grouped.iterrows():
-            table.add_row(area, zone, cls, str(int(row["count"])), f"{row['sum']:.1f}")
+            # Text: an area name is user text, never markup
+            table.add_row(Text(str(area)), Text(str(zone)), Text(str(cls)), str(int(row["count"])), f"{row['sum']:.1f}")
     out = output_console()
     out.print(table)
     counts = result.counts
@@ -80,7 +82,7 @@ def run(
         _print_plan(cfg, result)
     elif result.status == "nothing new":
         console.print(f"nothing new in {result.window.start}..{result.window.end}: every item was processed "
-                      f"before; outputs in {cfg.output.dir} left as they were (--overwrite redoes the window)")
+                      f"before; outputs in {cfg.output.dir} left as they were (--overwrite redoes the window)", markup=False)
     else:
         _print_table(cfg, result)
     raise typer.Exit(result.exit_code)
@@ -90,11 +92,11 @@ def _print_plan(config: RunConfig, result) -> None:
     w = result.window
     out = output_console()
     out.print(f"dry run: monitor window {w.start}..{w.end} (looks loaded from {w.load_start}; "
-              f"{'incremental' if w.incremental else 'from the config or flags'})")
+              f"{'incremental' if w.incremental else 'from the config or flags'})", markup=False)
     for area in result.plan:
         new = [i for i in area["monitor_items"] if i["new"]]
         out.print(f"area {area['area_id']}: {len(area['baseline_items'])} baseline items, "
-                  f"{len(area['monitor_items'])} monitor items in the window, {len(new)} new")
+                  f"{len(area['monitor_items'])} monitor items in the window, {len(new)} new", markup=False)
         for item in area["monitor_items"]:
-            out.print(f"  {item['date']}  {item['id']}  {'new' if item['new'] else 'processed'}")
-    out.print(f"outputs in {config.output.dir}: {', '.join(planned_outputs(config))}")
+            out.print(f"  {item['date']}  {item['id']}  {'new' if item['new'] else 'processed'}", markup=False)
+    out.print(f"outputs in {config.output.dir}: {', '.join(planned_outputs(config))}", markup=False)

@@ -9,6 +9,7 @@ import typer
 
 from ..errors import ConfigError
 from ..files import write_atomic
+from ..outputs.tables import neutralise
 from ..training.evaluate import sample_run
 from .common import QUIET, VERBOSE, app, console, fail, setup_logging
 
@@ -28,10 +29,10 @@ def sample_command(
     setup_logging(verbose, quiet)
     try:
         table = sample_run(run_dir, n, n_no_change, seed)
-        write_atomic(out, lambda tmp: table.to_csv(tmp, index=False))
+        write_atomic(out, lambda tmp: neutralise(table).to_csv(tmp, index=False))
     except FileNotFoundError as err:
         fail(ConfigError(f"{err.filename}: file not found"))
     except Exception as err:  # noqa: BLE001
         fail(err)
     console.print(f"wrote {len(table)} sample points to {out}; fill 'reference' "
-                  "(mining, clearing, other, no_change) and run `cec evaluate --sample`")
+                  "(mining, clearing, other, no_change) and run `cec evaluate --sample`", markup=False)

@@ -83,14 +83,14 @@ def train(
         fail(ConfigError(f"--estimator: {err}"))
     except Exception as err:  # noqa: BLE001
         fail(err)
-    console.print(f"saved {out} (sha256 {card['sha256'][:12]}…); samples {card['n_samples']}")
+    console.print(f"saved {out} (sha256 {card['sha256'][:12]}…); samples {card['n_samples']}", markup=False)
     for domain, figures in card.get("cross_domain", {}).items():
-        console.print(f"  cross-domain {domain}: {figures}")
+        console.print(f"  cross-domain {domain}: {figures}", markup=False)
     cv = card["cv_metrics"]
     for name in card["classes"]:
         if name in cv:
             m = cv[name]
-            console.print(f"  CV {name:9s} precision {m['precision']:.2f} recall {m['recall']:.2f} f1 {m['f1-score']:.2f}")
+            console.print(f"  CV {name:9s} precision {m['precision']:.2f} recall {m['recall']:.2f} f1 {m['f1-score']:.2f}", markup=False)
 
 
 def _train_sampled(out: Path, per_class: int, seed: int, check_scenes: int, workers: int | None,

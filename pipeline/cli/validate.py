@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from rich.markup import escape
+
 from pathlib import Path
 
 import typer
@@ -29,6 +31,6 @@ def validate(
     for problem in problems:
         print(f"{file}: {problem}")
     if problems:
-        console.print(f"[bold red]{len(problems)} problem(s)[/] in {file}")
+        console.print(f"[bold red]{len(problems)} problem(s)[/] in {escape(str(file))}")
         raise typer.Exit(1)
     print(f"{file}: valid")

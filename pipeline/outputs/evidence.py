@@ -35,7 +35,7 @@ import shapely
 from rasterio.transform import from_origin
 from rasterio.warp import Resampling, reproject
 
-from ..files import sha256_of, write_atomic, write_json_atomic, write_text_atomic
+from ..files import child_path, current_path, sha256_of, write_atomic, write_json_atomic, write_text_atomic
 from .looks import MIN_COVERAGE, LookCoverage, choose_looks, scar_coverage
 from .stretch import FIXED_STRETCH, apply_stretch, stretch_manifest
 from ..sources.load import href_patcher
@@ -283,7 +283,7 @@ def write_bundle(
     lang: str = "es", bracket: tuple[str | None, str] | None = None, candidates: list[LookCoverage] | None = None,
 ) -> Path:
     """Write ``<out>/evidence/<alert_id>/`` (chips, ficha, manifest last) atomically per file."""
-    folder = Path(out) / "evidence" / alert["alert_id"]
+    folder = child_path(Path(out) / "evidence", alert["alert_id"])  # ids never become paths unchecked
     chips = {"before": looks[before][0], "after": looks[after][0]}
     any_band = next(iter(chips["before"].values()))
     transform = from_origin(bounds[0], bounds[3], resolution_m, resolution_m)
@@ -323,7 +323,7 @@ def write_bundle(
         "stretch": stretch_manifest(),
         "chip": {"epsg": epsg, "bounds": [round(v, 2) for v in bounds], "resolution_m": resolution_m},
         "alert": {k: v for k, v in alert.items() if k != "geometry"},
-        "files": {p.name: {"sha256": sha256_of(p), "bytes": p.stat().st_size} for p in written},
+        "files": {p.name: {"sha256": sha256_of(p), "bytes": current_path(p).stat().st_size} for p in written},
     }
     write_json_atomic(folder / "manifest.json", manifest)
     return folder

@@ -20,7 +20,7 @@ import pandas as pd
 import shapely
 from rasterio.transform import from_bounds
 
-from ..files import write_output_text
+from ..files import child_path, current_path, write_output_text
 from ..sources.load import href_patcher
 from .evidence import LABELS, encode_png, read_grid, svg_path
 from .gis import CLASS_COLOURS
@@ -269,9 +269,10 @@ def write_report(out: Path, alerts: gpd.GeoDataFrame, zones: gpd.GeoDataFrame, s
     and, given the run's detections, a true-colour background of its imagery."""
     chips, fichas = {}, set()
     for alert_id in alerts["alert_id"]:
-        folder = Path(out) / "evidence" / alert_id
-        pair = {when: (folder / f"{when}_swir.png").read_bytes()
-                for when in ("before", "after") if (folder / f"{when}_swir.png").is_file()}
+        folder = child_path(Path(out) / "evidence", alert_id)
+        # current_path: a bundle written by this run is still under its staged temporary name
+        pair = {when: current_path(folder / f"{when}_swir.png").read_bytes()
+                for when in ("before", "after") if current_path(folder / f"{when}_swir.png").is_file()}
         if pair:
             chips[alert_id] = pair
         if (folder / "ficha.html").is_file():

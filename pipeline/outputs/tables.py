@@ -23,16 +23,40 @@ def flat_table(alerts: gpd.GeoDataFrame) -> pd.DataFrame:
     return table
 
 
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+"""A spreadsheet reads a cell that starts with one of these as a formula (CSV injection)."""
+
+
+def neutralise_cell(value: object) -> object:
+    """A text cell that a spreadsheet would run as a formula, prefixed with ``'`` (shown as text).
+
+    Only text is touched: numbers (a negative ``delta_ndvi``) stay numbers.
+    """
+    if isinstance(value, str) and value.startswith(FORMULA_TRIGGERS):
+        return "'" + value
+    return value
+
+
+def neutralise(table: pd.DataFrame) -> pd.DataFrame:
+    """A copy of ``table`` whose text cells and column names are safe to open in a spreadsheet."""
+    table = table.copy()
+    for column in table.columns:
+        if table[column].dtype == object or pd.api.types.is_string_dtype(table[column]):
+            table[column] = table[column].map(neutralise_cell)
+    table.columns = [neutralise_cell(str(c)) for c in table.columns]
+    return table
+
+
 def write_alert_csv(alerts: gpd.GeoDataFrame, path: Path) -> Path:
-    """alerts.csv: one row per alert, with centroid lat/lon columns (no geometry)."""
+    """alerts.csv: one row per alert, with centroid lat/lon columns (no geometry); text cells neutralised."""
     buffer = io.StringIO()
-    flat_table(alerts).to_csv(buffer, index=False, quoting=csv.QUOTE_MINIMAL)
+    neutralise(flat_table(alerts)).to_csv(buffer, index=False, quoting=csv.QUOTE_MINIMAL)
     return write_output_text(path, buffer.getvalue())
 
 
 def write_summary(summary: pd.DataFrame, path: Path) -> Path:
-    """summary.csv."""
-    return write_output_text(path, summary.to_csv(index=False))
+    """summary.csv (text cells neutralised)."""
+    return write_output_text(path, neutralise(summary).to_csv(index=False))
 
 
 register_writer("csv", "alerts.csv", write_alert_csv)

@@ -96,6 +96,38 @@ def check_items(items: Iterable[pystac.Item]) -> ItemCheck:
     return result
 
 
+def probe_items(items: Sequence[pystac.Item], geobox: GeoBox,
+                patch_url: Callable[[str], str] | None = None) -> list[tuple[pystac.Item, str]]:
+    """Read every asset of ``items`` over the grid's extent; the items that fail, with the reason.
+
+    Called after a load failed (a truncated COG passes the header check of :func:`check_items`
+    and breaks mid-read; a remote asset may answer HTTP 500): the failing items are skipped and
+    the run goes on without them.
+    """
+    from rasterio.warp import transform_bounds
+    from rasterio.windows import Window, from_bounds
+
+    bad = []
+    for item in items:
+        profile = resolve_profile(item)
+        keys = profile.asset_keys() if profile.has_mask(item) else dict(profile.assets)
+        for band, key in keys.items():
+            href = item.assets[key].get_absolute_href() or item.assets[key].href
+            try:
+                with rasterio.open(patch_url(href) if patch_url else href) as src:
+                    bounds = transform_bounds(geobox.crs.to_wkt(), src.crs, *geobox.boundingbox)
+                    window = from_bounds(*bounds, transform=src.transform).round_offsets().round_lengths()
+                    whole = Window(0, 0, src.width, src.height)
+                    if window.col_off < src.width and window.row_off < src.height \
+                            and window.col_off + window.width > 0 and window.row_off + window.height > 0:
+                        src.read(1, window=window.intersection(whole))
+            except Exception as err:  # noqa: BLE001 - GDAL raises several types for a broken or remote file
+                reason = " ".join(str(err).split())[:300]
+                bad.append((item, f"asset {key!r} ({band}) cannot be read: {reason}"))
+                break
+    return bad
+
+
 def solar_day(item: pystac.Item) -> str:
     """Local solar date of an acquisition: same-day tiles of one pass form one observation."""
     lon = shapely.geometry.shape(item.geometry).centroid.x if item.geometry else 0.0

@@ -7,8 +7,10 @@ cloud cover) and sorted by time; :func:`search_source` picks the path the config
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -116,6 +118,10 @@ class ApiOptions:
     """Backoff factor: waits of backoff × 2^n seconds between retries."""
     page_size: int = 100
     """Items per page asked of the server."""
+    max_items: int = 10_000
+    """More items than this in one search is an error (a runaway or hostile pager)."""
+    deadline_s: float = 600.0
+    """A search still paging after this many seconds is an error (checked between pages)."""
 
 
 def _stac_io(options: ApiOptions):
@@ -143,11 +149,16 @@ def search_api(
 ) -> list[pystac.Item]:
     """Items from a STAC API (pystac-client): by geometry, date window and ``eo:cloud_cover``, paged.
 
-    Requests time out after ``options.timeout_s`` and are retried with exponential backoff.
-    Hrefs are returned as the server gives them: Planetary Computer hrefs are signed only
-    at read time (:func:`pipeline.sources.load.href_patcher`), so nothing signed is ever stored.
+    Requests time out after ``options.timeout_s`` and are retried with exponential backoff. The
+    paging is bounded: more than ``options.max_items`` items, a search still paging after
+    ``options.deadline_s`` seconds (checked between pages), a page seen before (a ``next`` link
+    that loops) or a page of items all seen before stop it with :class:`InputError`, as does a
+    response that is not a STAC ItemCollection. Hrefs are returned as the server gives them:
+    Planetary Computer hrefs are signed only at read time
+    (:func:`pipeline.sources.load.href_patcher`), so nothing signed is ever stored.
     """
     options = options or ApiOptions()
+    started = time.monotonic()
     try:
         client = Client.open(url, stac_io=_stac_io(options), timeout=options.timeout_s)
         search = client.search(
@@ -157,11 +168,58 @@ def search_api(
             query={"eo:cloud_cover": {"lte": max_cloud_cover}},
             limit=options.page_size,
         )
-        items = list(search.items())
+        search_url = search.url
+        items = _read_pages(search.pages_as_dicts(), search_url, options, started)
+    except InputError:
+        raise
     except (APIError, requests.RequestException) as err:
-        raise InputError(f"{url}: STAC API search failed: {err}") from None
+        raise InputError(f"{url}: STAC API search failed: {_short(err)}") from None
+    except Exception as err:  # noqa: BLE001 - HTML, broken JSON, a body of the wrong shape
+        raise InputError(f"{url}: not a usable STAC API response ({type(err).__name__}: {_short(err)})") from None
     # Servers without the query extension ignore it: filter again (also dates and place).
     return filter_items(items, collections, intersects, start, end, max_cloud_cover)
+
+
+def _short(err: Exception, limit: int = 300) -> str:
+    text = " ".join(str(err).split())
+    return text if len(text) <= limit else text[:limit] + " …"
+
+
+def _read_pages(pages: Iterator[dict], url: str, options: ApiOptions, started: float) -> list[pystac.Item]:
+    """Items of a paged search, within the bounds of ``options`` (see :func:`search_api`)."""
+    items: list[pystac.Item] = []
+    seen_ids: set[str] = set()
+    seen_pages: set[str] = set()
+    for n, page in enumerate(pages, start=1):
+        if not isinstance(page, dict) or not isinstance(page.get("features"), list):
+            raise InputError(f"{url}: page {n} of the search is not a STAC ItemCollection")
+        fingerprint = json.dumps([page["features"], page.get("links")], sort_keys=True, default=str)
+        fingerprint = hashlib.sha256(fingerprint.encode()).hexdigest()
+        ids = []
+        for k, feature in enumerate(page["features"]):
+            try:
+                item = pystac.Item.from_dict(feature, preserve_dict=False)
+            except Exception as err:  # noqa: BLE001 - pystac raises several types for a bad Feature
+                raise InputError(f"{url}: page {n}, feature {k} is not a valid STAC Item "
+                                 f"({type(err).__name__}: {_short(err, 200)})") from None
+            if not isinstance(item.id, str) or not item.id:
+                raise InputError(f"{url}: page {n}, feature {k} has no id")
+            ids.append(item.id)
+            items.append(item)
+        if fingerprint in seen_pages or (ids and seen_ids.issuperset(ids)):
+            raise InputError(f"{url}: the search repeats page {n} (its 'next' link loops); stopped after "
+                             f"{n} pages and {len(seen_ids)} items")
+        seen_pages.add(fingerprint)
+        seen_ids.update(ids)
+        if len(items) > options.max_items:
+            raise InputError(f"{url}: the search returned more than {options.max_items} items "
+                             f"(source.max_items) after {n} pages; narrow the area, period or collections, "
+                             "or raise source.max_items")
+        elapsed = time.monotonic() - started
+        if elapsed > options.deadline_s:
+            raise InputError(f"{url}: the search was still paging after {elapsed:.0f} s (source.deadline_s = "
+                             f"{options.deadline_s:g}) with {len(items)} items in {n} pages; stopped")
+    return items
 
 
 def write_items(items: Sequence[pystac.Item], path: Path) -> Path:
@@ -187,7 +245,8 @@ def search_source(source: SourceConfig, geometry: dict, period: tuple[dt.date, d
         return search_catalog(source.stac_catalog, source.collections, geometry, *period, source.max_cloud_cover)
     if source.stac_items is not None:
         return search_items_file(source.stac_items, source.collections, geometry, *period, source.max_cloud_cover)
-    options = ApiOptions(timeout_s=source.timeout_s, retries=source.retries)
+    options = ApiOptions(timeout_s=source.timeout_s, retries=source.retries, max_items=source.max_items,
+                         deadline_s=source.deadline_s)
     return search_api(source.stac_api, source.collections, geometry, *period, source.max_cloud_cover, options)
 
 
