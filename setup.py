@@ -1,4 +1,4 @@
-"""Packages: ``pipeline*`` plus the bundled demo config, demo data and model.
+"""Packages: ``pipeline*`` plus the bundled demo config, demo data, endmember spectra and model.
 
 Those live where a clone expects them (``configs/``, ``data/demo/``, ``models/``) and ship in
 the wheel as ``pipeline/_bundled/...`` package data (same tree), so ``pip install .`` (not
@@ -12,6 +12,7 @@ BUNDLED = {
     "pipeline._bundled.models": "models",
     "pipeline._bundled.configs": "configs",
     "pipeline._bundled.data.demo": "data/demo",
+    "pipeline._bundled.data.endmembers": "data/endmembers",
 }
 
 setup(
