@@ -239,8 +239,10 @@ def check_estimator(estimator, path: Path) -> None:
                                           "with or damaged, refusing to predict with it")
     for c, calibrated in enumerate(getattr(estimator, "calibrated_classifiers_", [])):
         for calibrator in getattr(calibrated, "calibrators", []):
-            numbers = np.asarray([getattr(calibrator, "a_", np.nan), getattr(calibrator, "b_", np.nan)], dtype=float)
-            if not np.isfinite(numbers).all():
+            # sigmoid (a_, b_) or isotonic (X_thresholds_, y_thresholds_) calibration: finite numbers
+            numbers = [np.asarray(getattr(calibrator, name), dtype=float).ravel()
+                       for name in ("a_", "b_", "X_thresholds_", "y_thresholds_") if hasattr(calibrator, name)]
+            if not all(np.isfinite(n).all() for n in numbers):
                 raise ModelIntegrityError(f"{path}: calibration {c} has non-finite parameters")
 
 
