@@ -306,17 +306,37 @@ def ensure_scene(cache: Path, size: int, n_looks: int, jobs: int = 2) -> Path:
     return root
 
 
-def write_config(scene: Path, out: Path) -> Path:
-    """A cec config over the scene (alerts only: no evidence bundles, no report)."""
+def write_small_areas(scene: Path, path: Path, n: int, edge_px: int = 48) -> Path:
+    """``n`` square areas of ``edge_px``² px spread over the scene, no buffer zones."""
+    import shapely
+    from shapely.geometry import mapping
+
+    size = json.loads((scene / "done.json").read_text()).get("size") or int(scene.name.split("_")[1])
+    per_row = int(np.ceil(np.sqrt(n)))
+    step = (size - edge_px) / max(per_row, 1)
+    features = []
+    for k in range(n):
+        r, c = divmod(k, per_row)
+        x0, y1 = ORIGIN[0] + (c * step + edge_px / 2) * PIXEL_M, ORIGIN[1] - (r * step + edge_px / 2) * PIXEL_M
+        square = shapely.box(x0, y1 - edge_px * PIXEL_M, x0 + edge_px * PIXEL_M, y1)
+        features.append({"type": "Feature", "geometry": mapping(_to_wgs(square)),
+                         "properties": {"code": f"A{k:03d}", "name": f"Small area {k}"}})
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": features}))
+    return path
+
+
+def write_config(scene: Path, out: Path, areas: Path | None = None) -> Path:
+    """A cec config over the scene (alerts only: no evidence bundles, no report); ``areas``: other
+    area polygons (no buffer zones) instead of the scene's protected area."""
     meta = json.loads((scene / "done.json").read_text())
     dates = meta["dates"]
     base_end = dates[meta["n_baseline"] - 1]
+    zones = (f"  path: {areas}\n  buffer_m: 0\n" if areas else
+             f"  path: {scene / 'areas.geojson'}\n  buffer_zones: {scene / 'buffer_zones.geojson'}\n")
     text = f"""name: bench-scale
 areas:
-  path: {scene / 'areas.geojson'}
-  id_field: code
+{zones}  id_field: code
   name_field: name
-  buffer_zones: {scene / 'buffer_zones.geojson'}
 source:
   stac_catalog: {scene / 'catalog.json'}
   collections: [sentinel-2-l2a]
@@ -459,6 +479,19 @@ def bench_one(scene: Path, work: Path, skip_plain: bool) -> dict:
     return row
 
 
+def bench_areas(scene: Path, work: Path, n: int) -> dict:
+    """Per-area overhead: ``cec run`` over 1 and over ``n`` small areas of the same scene."""
+    cec = str(Path(sys.executable).with_name("cec"))
+    runs = {}
+    for count in (1, n):
+        out = work / f"areas{count}"
+        config = write_config(scene, out, write_small_areas(scene, work / f"areas{count}.geojson", count))
+        runs[count] = measure([cec, "run", "--config", str(config)], work / f"areas{count}.log")
+    per_area = (runs[n]["seconds"] - runs[1]["seconds"]) / (n - 1)
+    return {"areas": n, "edge_px": 48, "one_area_s": runs[1]["seconds"], "n_areas_s": runs[n]["seconds"],
+            "seconds_per_extra_area": round(per_area, 3), "peak_mib": runs[n]["peak_mib"]}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 4000, 8000], help="scene edges, px (10 m)")
@@ -468,6 +501,8 @@ def main() -> None:
                         help="where scenes are generated and kept (never the repository)")
     parser.add_argument("--plain-max-mpx", type=float, default=200.0,
                         help="skip the plain script above this many Mpx × looks (it holds every look in memory)")
+    parser.add_argument("--areas", type=int, default=0,
+                        help="also: this many 48² px areas on the smallest scene, for the per-area overhead")
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     parser.add_argument("--variant", choices=["floor", "plain"], help=argparse.SUPPRESS)
     parser.add_argument("scene", nargs="?", type=Path, help=argparse.SUPPRESS)
@@ -495,6 +530,12 @@ def main() -> None:
         rows.append(row)
         print(json.dumps({k: v for k, v in row.items() if k != "cec"} | {"cec": {k: v for k, v in cec.items()
                                                                                  if k != "stages"}}), flush=True)
+    many = None
+    if args.areas > 1:
+        size, looks = min(cases)
+        with tempfile.TemporaryDirectory(prefix="bench-areas-", dir=args.cache) as tmp:
+            many = bench_areas(ensure_scene(args.cache, size, looks), Path(tmp), args.areas)
+        print(json.dumps(many), flush=True)
     # Memory growth per Mpx of scene, between consecutive sizes of the same number of looks.
     growth = []
     for looks in sorted({r["looks"] for r in rows}):
@@ -512,6 +553,9 @@ def main() -> None:
               f"{r['floor']['seconds']:8.2f} {plain.get('seconds', float('nan')):8.2f} {r['cec']['seconds']:8.2f} "
               f"{r['cec_over_floor']:9.2f} {r.get('cec_over_plain', float('nan')):9.2f} "
               f"{plain.get('peak_mib', float('nan')):9.0f} {r['cec']['peak_mib']:8.0f} {r['cec']['alerts']:6d}")
+    if many:
+        print(f"{many['areas']} areas of 48² px: {many['n_areas_s']:.1f} s, one area {many['one_area_s']:.1f} s: "
+              f"{many['seconds_per_extra_area']:.2f} s per extra area")
     for g in growth:
         print(f"cec peak memory grows {g['cec_mib_per_scene_mpx']:.1f} MiB per Mpx of scene "
               f"from {g['from_px']}² to {g['to_px']}² px ({g['looks']} looks)")
@@ -519,7 +563,7 @@ def main() -> None:
         info = {"machine": {"cpus": os.cpu_count(), "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
                             "python": platform.python_version(), "platform": platform.platform()},
                 "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-                "command": " ".join(sys.argv), "rows": rows, "memory_growth": growth}
+                "command": " ".join(sys.argv), "rows": rows, "memory_growth": growth, "many_areas": many}
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(info, indent=1) + "\n")
 
