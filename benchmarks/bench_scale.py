@@ -492,6 +492,38 @@ def bench_areas(scene: Path, work: Path, n: int) -> dict:
             "seconds_per_extra_area": round(per_area, 3), "peak_mib": runs[n]["peak_mib"]}
 
 
+def write_results(path: Path, rows: list[dict], growth: list[dict], many: dict | None) -> None:
+    info = {"machine": {"cpus": os.cpu_count(), "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
+                        "load_average_1min": round(os.getloadavg()[0], 1),
+                        "python": platform.python_version(), "platform": platform.platform()},
+            "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "command": " ".join(sys.argv), "rows": rows, "memory_growth": growth, "many_areas": many}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(info, indent=1) + "\n")
+
+
+def markdown_table(rows: list[dict], growth: list[dict], many: dict | None) -> str:
+    """The results as the README's table."""
+    lines = ["| scene | looks | area grid | read floor | plain script | `cec run` | cec / floor | cec / plain "
+             "| plain peak | `cec` peak | alerts |", "|" + "---|" * 11]
+    for r in rows:
+        plain = r.get("plain")
+        plain_s = f"{plain['seconds']:.1f} s" if plain else "–"
+        ratio = f"{r['cec_over_plain']:.2f}×" if plain else "–"
+        plain_peak = f"{plain['peak_mib'] / 1024:.2f} GiB" if plain else "–"
+        lines.append(
+            f"| {r['size_px']}² px | {r['looks']} | {r['grid_shape'][0]} × {r['grid_shape'][1]} "
+            f"| {r['floor']['seconds']:.2f} s | {plain_s} | {r['cec']['seconds']:.1f} s | {r['cec_over_floor']:.1f}× "
+            f"| {ratio} | {plain_peak} | {r['cec']['peak_mib'] / 1024:.2f} GiB | {r['cec']['alerts']} |")
+    for g in growth:
+        lines.append(f"\n`cec` peak memory grows {g['cec_mib_per_scene_mpx']:.1f} MiB per Mpx of scene from "
+                     f"{g['from_px']}² to {g['to_px']}² px ({g['looks']} looks).")
+    if many:
+        lines.append(f"\n{many['areas']} areas of 48² px: {many['n_areas_s']:.1f} s against {many['one_area_s']:.1f} s "
+                     f"for one: {many['seconds_per_extra_area']:.2f} s per extra area.")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 4000, 8000], help="scene edges, px (10 m)")
@@ -528,6 +560,8 @@ def main() -> None:
         if "plain" in row:
             row["cec_over_plain"] = round(cec["seconds"] / row["plain"]["seconds"], 2)
         rows.append(row)
+        if args.json:  # after every case, so that a long run keeps what it measured
+            write_results(args.json, rows, [], None)
         print(json.dumps({k: v for k, v in row.items() if k != "cec"} | {"cec": {k: v for k, v in cec.items()
                                                                                  if k != "stages"}}), flush=True)
     many = None
@@ -559,13 +593,10 @@ def main() -> None:
     for g in growth:
         print(f"cec peak memory grows {g['cec_mib_per_scene_mpx']:.1f} MiB per Mpx of scene "
               f"from {g['from_px']}² to {g['to_px']}² px ({g['looks']} looks)")
+    print()
+    print(markdown_table(rows, growth, many))
     if args.json:
-        info = {"machine": {"cpus": os.cpu_count(), "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
-                            "python": platform.python_version(), "platform": platform.platform()},
-                "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-                "command": " ".join(sys.argv), "rows": rows, "memory_growth": growth, "many_areas": many}
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(info, indent=1) + "\n")
+        write_results(args.json, rows, growth, many)
 
 
 if __name__ == "__main__":
