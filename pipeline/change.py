@@ -34,7 +34,6 @@ same numbers.
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -116,11 +115,21 @@ class ChangeParams:
 
 
 def _nanmedian(values: np.ndarray, keep: np.ndarray) -> np.ndarray:
-    """Median over axis 0 of the kept values; NaN where none is kept."""
-    masked = np.where(keep, values, np.nan)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns are expected
-        return np.nanmedian(masked, axis=0)
+    """Median over axis 0 of the kept values; NaN where none is kept.
+
+    The very numbers of ``np.nanmedian(np.where(keep, values, nan), axis=0)`` (for an even count
+    the mean of the two middle values, in the input's dtype), from one sort along time with time
+    as the contiguous axis: NaN sorts last, so the kept values come first. Several times faster
+    than ``np.nanmedian``, which masks and copies per pixel.
+    """
+    ordered = np.sort(np.ascontiguousarray(np.moveaxis(np.where(keep, values, np.nan), 0, -1)), axis=-1)
+    count = np.count_nonzero(~np.isnan(ordered), axis=-1)
+    last = ordered.shape[-1] - 1
+    low = np.take_along_axis(ordered, np.clip((count - 1) // 2, 0, last)[..., None], axis=-1)[..., 0]
+    high = np.take_along_axis(ordered, np.clip(count // 2, 0, last)[..., None], axis=-1)[..., 0]
+    median = (low + high) / ordered.dtype.type(2)
+    median[count == 0] = np.nan
+    return median
 
 
 def n_fields(n_looks: int) -> int:
