@@ -239,9 +239,9 @@ def check_estimator(estimator, path: Path) -> None:
                                           "with or damaged, refusing to predict with it")
     for c, calibrated in enumerate(getattr(estimator, "calibrated_classifiers_", [])):
         for calibrator in getattr(calibrated, "calibrators", []):
-            # sigmoid (a_, b_) or isotonic (X_thresholds_, y_thresholds_) calibration: finite numbers
+            # sigmoid (a_, b_), isotonic (X_thresholds_, y_thresholds_) or temperature (beta_): finite numbers
             numbers = [np.asarray(getattr(calibrator, name), dtype=float).ravel()
-                       for name in ("a_", "b_", "X_thresholds_", "y_thresholds_") if hasattr(calibrator, name)]
+                       for name in ("a_", "b_", "X_thresholds_", "y_thresholds_", "beta_") if hasattr(calibrator, name)]
             if not all(np.isfinite(n).all() for n in numbers):
                 raise ModelIntegrityError(f"{path}: calibration {c} has non-finite parameters")
 
