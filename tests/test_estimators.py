@@ -89,3 +89,22 @@ def test_a_model_of_another_estimator_saves_and_loads_through_the_card(tmp_path)
     (tmp_path / "lr.card.json").write_text(json.dumps(card))
     with pytest.raises(ModelIntegrityError, match="LogisticRegression"):
         load_model(tmp_path / "lr.skops")
+
+
+def test_a_tampered_non_tree_model_is_refused_before_prediction(tmp_path):
+    """Estimators other than trees get their fitted numbers checked: a NaN coefficient would
+    make every probability NaN, and the run would issue alerts with no class."""
+    import pandas as pd
+
+    from pipeline.classify import load_model, save_model
+    from pipeline.errors import ModelIntegrityError
+    from pipeline.scars import FEATURES
+
+    rng = np.random.default_rng(2)
+    table = pd.DataFrame(rng.normal(size=(60, len(FEATURES))), columns=list(FEATURES))
+    estimator = make_estimator("logistic_regression", seed=0).fit(
+        table.to_numpy(), np.array(["mining", "clearing", "other"] * 20))
+    estimator.coef_[0, 0] = np.nan
+    save_model(estimator, tmp_path / "lr.skops", {})
+    with pytest.raises(ModelIntegrityError, match="coef_"):
+        load_model(tmp_path / "lr.skops")

@@ -20,7 +20,8 @@ import sklearn
 import skops
 import skops.io as sio
 from sklearn.calibration import CalibratedClassifierCV
-from sklearn.ensemble import RandomForestClassifier
+from sklearn.ensemble import ExtraTreesClassifier, RandomForestClassifier
+from sklearn.tree import DecisionTreeClassifier, ExtraTreeClassifier
 
 from ..errors import ModelIntegrityError
 from ..estimators import EstimatorError, decide, is_safe_type, make_estimator, trusted_types
@@ -216,24 +217,46 @@ def check_tree(tree, n_features: int, n_classes: int) -> str | None:
     return None
 
 
+def _tree_members(member) -> list | None:
+    """The fitted trees of a tree classifier (a forest or a single tree); None for other kinds."""
+    if isinstance(member, (DecisionTreeClassifier, ExtraTreeClassifier)):
+        return [member]
+    if isinstance(member, (RandomForestClassifier, ExtraTreesClassifier)):
+        return list(getattr(member, "estimators_", None) or [])
+    return None
+
+
 def check_estimator(estimator, path: Path) -> None:
-    """Refuse, before any prediction, a model whose trees or calibration could crash, loop or
-    return nonsense (:func:`check_tree`); the trusted-types check cannot see inside arrays."""
+    """Refuse, before any prediction, a model whose arrays could crash, loop or return nonsense.
+
+    Tree classifiers get every tree checked (:func:`check_tree`): prediction walks their node
+    arrays in C without bounds checks, and the trusted-types check cannot see inside arrays.
+    Any other scikit-learn classifier (``cec train --estimator``) must expect the pipeline's
+    features and hold only finite fitted numbers.
+    """
     n_features = len(FEATURES)
-    forests = _forests(estimator)
-    if not forests:
-        raise ModelIntegrityError(f"{path}: the calibrated model holds no forest")
-    for f, forest in enumerate(forests):
-        trees = getattr(forest, "estimators_", None)
-        if not isinstance(forest, RandomForestClassifier) or not trees:
-            raise ModelIntegrityError(f"{path}: forest {f} is not a fitted random forest")
-        if int(getattr(forest, "n_features_in_", -1)) != n_features:
-            raise ModelIntegrityError(f"{path}: forest {f} expects {getattr(forest, 'n_features_in_', '?')} "
+    members = _forests(estimator)
+    if not members or any(m is None for m in members):
+        raise ModelIntegrityError(f"{path}: the calibrated model holds no fitted estimator")
+    for f, member in enumerate(members):
+        if int(getattr(member, "n_features_in_", -1)) != n_features:
+            raise ModelIntegrityError(f"{path}: estimator {f} expects {getattr(member, 'n_features_in_', '?')} "
                                       f"features, the pipeline gives {n_features}")
-        n_classes = len(forest.classes_)
-        for t, member in enumerate(trees):
-            problem = check_tree(getattr(member, "tree_", None), n_features, n_classes) \
-                if hasattr(getattr(member, "tree_", None), "__getstate__") else "has no fitted tree"
+        trees = _tree_members(member)
+        if trees is None:
+            fitted = {name: value for name, value in vars(member).items()
+                      if name.endswith("_") and isinstance(value, np.ndarray) and value.dtype.kind == "f"}
+            bad = sorted(name for name, value in fitted.items() if not np.isfinite(value).all())
+            if bad:
+                raise ModelIntegrityError(f"{path}: estimator {f} has non-finite fitted values in {bad}; "
+                                          "the model was tampered with or damaged, refusing to predict with it")
+            continue
+        if not trees:
+            raise ModelIntegrityError(f"{path}: forest {f} is not a fitted forest")
+        n_classes = len(member.classes_)
+        for t, tree in enumerate(trees):
+            problem = check_tree(getattr(tree, "tree_", None), n_features, n_classes) \
+                if hasattr(getattr(tree, "tree_", None), "__getstate__") else "has no fitted tree"
             if problem:
                 raise ModelIntegrityError(f"{path}: forest {f}, tree {t} {problem}; the model was tampered "
                                           "with or damaged, refusing to predict with it")
