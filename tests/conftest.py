@@ -13,6 +13,8 @@ import yaml
 from pipeline.config import load_config, set_keys
 from pipeline.testing import scene as demo
 
+from . import encodings
+
 REPO = Path(__file__).resolve().parents[1]
 DEMO_DATA = REPO / "data" / "demo"
 CHUNK_BORDER_PX = 128  # the straddling scar crosses row 128, a chunk border at chunk_px 128
@@ -152,3 +154,17 @@ def _shrink_largest_stored_alert(out: Path) -> None:
     state.alerts.loc[i, "geometry"] = gpd.GeoSeries([small], crs=32719).to_crs(4326).iloc[0]
     state.alerts.loc[i, "area_ha"] = round(small.area / 1e4, 3)
     save_state(out, state)
+
+
+@pytest.fixture(scope="session")
+def api_items(small_scene) -> list[dict]:
+    """The small scene's items as a STAC API serves them: absolute hrefs to the local COGs, no
+    catalog links (tests/test_stac_api.py, tests/test_adversarial.py)."""
+    items = []
+    for item in encodings.read_items(small_scene / "catalog.json"):
+        data = item.to_dict(include_self_link=False, transform_hrefs=False)
+        for key, asset in data["assets"].items():
+            asset["href"] = item.assets[key].get_absolute_href()
+        data["links"] = []
+        items.append(data)
+    return items

@@ -36,7 +36,6 @@ from typer.testing import CliRunner
 
 from pipeline.cli import app
 
-from . import encodings
 from .conftest import REPO, write_config
 
 AREAS = REPO / "data/demo/protected_areas.geojson"
@@ -218,19 +217,6 @@ def serve_stac(search) -> LoopbackServer:
     server = LoopbackServer(respond)
     respond.url = server.url
     return server
-
-
-@pytest.fixture(scope="module")
-def api_items(small_scene) -> list[dict]:
-    """The scene's items as an API serves them: absolute hrefs, no catalog links."""
-    items = []
-    for item in encodings.read_items(small_scene / "catalog.json"):
-        data = item.to_dict(include_self_link=False, transform_hrefs=False)
-        for key, asset in data["assets"].items():
-            asset["href"] = item.assets[key].get_absolute_href()
-        data["links"] = []
-        items.append(data)
-    return items
 
 
 def api_config(tmp_path: Path, scene: Path, url: str, **changes) -> Path:

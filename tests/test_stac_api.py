@@ -14,22 +14,9 @@ from pipeline.sources.search import ApiOptions, search_api
 from pipeline.run import run
 from pipeline.testing.stac_api import FakeStacApi
 
-from . import encodings
 from .conftest import write_config
 
 CLIENT_TIMEOUT_S = 1.0
-
-@pytest.fixture(scope="module")
-def api_items(small_scene):
-    """The scene's items as an API serves them: absolute hrefs to the local COGs, no catalog links."""
-    items = []
-    for item in encodings.read_items(small_scene / "catalog.json"):
-        data = item.to_dict(include_self_link=False, transform_hrefs=False)
-        for key, asset in data["assets"].items():
-            asset["href"] = item.assets[key].get_absolute_href()
-        data["links"] = []
-        items.append(data)
-    return items
 
 
 def _config(tmp_path, small_scene, url):
