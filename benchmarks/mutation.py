@@ -526,7 +526,7 @@ def copy_repo(dest: Path) -> Path:
 def run_pytest(root: Path, files: list[str], timeout_s: float, extra_env: dict[str, str]) -> dict:
     """Run pytest on ``files`` inside ``root`` (a copy): its own package comes first on sys.path."""
     env = dict(os.environ, PYTHONPATH=str(root), PYTHONDONTWRITEBYTECODE="1", **extra_env)
-    cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "-m", "not notebooks",
+    cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-n", "0", "-p", "no:cacheprovider", "-m", "not notebooks",
            "--no-header", "-rfE", *files]
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,

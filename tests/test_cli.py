@@ -1,46 +1,15 @@
-"""The command line as a batch job uses it: exit codes, the summary table, an existing cluster."""
+"""The command line as a batch job uses it: exit codes, the summary table (an existing cluster:
+test_cluster.py)."""
 
 import json
 import time
-import socket
 
-from distributed import LocalCluster
 from typer.testing import CliRunner
 
 import pipeline
 from pipeline.cli import app
 
 from .conftest import write_config
-
-
-def test_run_on_an_existing_scheduler(small_scene, tmp_path):
-    """Also: a webhook that cannot be reached does not fail the run; batch-friendly output."""
-    with socket.socket() as s:  # a loopback port nobody listens on
-        s.bind(("127.0.0.1", 0))
-        dead = f"http://127.0.0.1:{s.getsockname()[1]}/hook?token=secret"
-    config = write_config(tmp_path, small_scene, **{"notify.webhooks": [dead], "notify.timeout_s": 3})
-    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
-        result = CliRunner().invoke(app, ["run", "--config", str(config), "--scheduler", cluster.scheduler_address,
-                                          "--out", str(tmp_path / "elsewhere")])
-    assert result.exit_code == 0, result.output
-    assert "Reserva Nacional Tambopata" in result.output and "mining" in result.output
-    out = tmp_path / "elsewhere"
-    alerts = json.loads((out / "alerts.geojson").read_text())
-    assert alerts["features"]
-    assert not (tmp_path / "out").exists(), "--out overrides output.dir"
-    # not a terminal: no control codes; one log record per line; the dashboard link is logged
-    assert "\x1b" not in result.output
-    assert "dashboard:" in result.output
-    # the final message: counts and the files written
-    n = len(alerts["features"])
-    assert f"alerts: {n} new, 0 ongoing, 0 expanding" in result.output
-    assert f"files written in {out}:" in result.output
-    for name in ("alerts.geojson", "alerts.csv", "summary.csv", "report.html", "run.json"):
-        assert f"  {name}\n" in result.output
-    assert "1 notification(s) failed" in result.output
-    run = json.loads((out / "run.json").read_text())
-    (failed,) = run["notifications"]
-    assert failed["channel"] == "webhook" and not failed["ok"] and "secret" not in json.dumps(run)
 
 
 def test_every_command_takes_quiet_and_verbose_and_the_app_its_version():

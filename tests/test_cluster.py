@@ -4,12 +4,12 @@ user would start them on other machines; the alerts are the ones a local run giv
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-import dask
 import pytest
 from typer.testing import CliRunner
 
@@ -61,19 +61,36 @@ def loopback_cluster(tmp_path):
                 proc.wait(timeout=10)
 
 
-def test_alerts_on_a_loopback_cluster_are_the_local_alerts(small_scene, tmp_path, loopback_cluster):
+def test_alerts_on_a_loopback_cluster_are_the_local_alerts(small_run, small_scene, tmp_path, loopback_cluster):
+    """The CLI on a running scheduler with two workers, at another chunk size, gives the alerts of
+    the session's in-process run. Also: a webhook that cannot be reached does not fail the run,
+    and the output suits a batch log (no control codes, the final message with counts and files)."""
     from pipeline.cli import app
-    from pipeline.config import load_config
-    from pipeline.run import run
 
     assert loopback_cluster.startswith("tcp://127.0.0.1:")
-    config = write_config(tmp_path, small_scene, **{"detection.chunk_px": 100, "output.evidence": False,
-                                                    "output.report": False})
-    with dask.config.set(scheduler="synchronous"):   # local: in this process, no cluster
-        run(load_config(config, {"output.dir": str(tmp_path / "local")}))
+    with socket.socket() as s:  # a loopback port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{s.getsockname()[1]}/hook?token=secret"
+    config = write_config(tmp_path, small_scene, **{"detection.chunk_px": 100, "notify.webhooks": [dead],
+                                                    "notify.timeout_s": 3})
+    out = tmp_path / "cluster"
     result = CliRunner().invoke(app, ["run", "--config", str(config), "--scheduler", loopback_cluster,
-                                      "--out", str(tmp_path / "cluster")])
+                                      "--out", str(out)])
     assert result.exit_code == 0, result.output
-    local = _features(tmp_path / "local" / "alerts.geojson")
+    local = _features(small_run[1] / "alerts.geojson")
     assert len(local) >= 5
-    assert _features(tmp_path / "cluster" / "alerts.geojson") == local
+    assert _features(out / "alerts.geojson") == local
+    assert not (tmp_path / "out").exists(), "--out overrides output.dir"
+    assert "Reserva Nacional Tambopata" in result.output and "mining" in result.output
+    # not a terminal: no control codes; one log record per line; the dashboard link is logged
+    assert "\x1b" not in result.output
+    assert "dashboard:" in result.output
+    # the final message: counts and the files written
+    assert f"alerts: {len(local)} new, 0 ongoing, 0 expanding" in result.output
+    assert f"files written in {out}:" in result.output
+    for name in ("alerts.geojson", "alerts.csv", "summary.csv", "report.html", "run.json"):
+        assert f"  {name}\n" in result.output
+    assert "1 notification(s) failed" in result.output
+    run = json.loads((out / "run.json").read_text())
+    (failed,) = run["notifications"]
+    assert failed["channel"] == "webhook" and not failed["ok"] and "secret" not in json.dumps(run)

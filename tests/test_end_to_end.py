@@ -123,12 +123,10 @@ def test_scar_across_a_chunk_border_is_one_alert(first_run, small_scene):
     assert miny < border_y < maxy
 
 
-def test_same_alerts_on_a_two_worker_cluster_and_with_another_chunk_size(first_run, small_scene, tmp_path):
-    reference = _comparable(first_run[0])
-    two_workers = run_pipeline(write_config(tmp_path / "w2", small_scene), workers=2)  # a LocalCluster
-    assert _comparable(two_workers) == reference
+def test_same_alerts_with_another_chunk_size(first_run, small_scene, tmp_path):
+    """(Two workers on a real scheduler, at a third chunk size: test_cluster.py.)"""
     other_chunks = run_pipeline(write_config(tmp_path / "c200", small_scene, **{"detection.chunk_px": 200}))
-    assert _comparable(other_chunks) == reference
+    assert _comparable(other_chunks) == _comparable(first_run[0])
 
 
 def test_alert_file_follows_rfc7946_and_the_contract(first_run, small_scene):

@@ -171,8 +171,12 @@ def test_verdicts_become_labels(tmp_path):
         read_labels(maybe, tmp_path / "alerts.geojson")
 
 
-def test_cec_train_on_analyst_verdicts(small_run, tmp_path):
+def test_cec_train_on_analyst_verdicts(small_run, tmp_path, monkeypatch):
     """A run's alerts reviewed by an analyst train a model from the same imagery."""
+    import contextlib
+
+    # in this process, on dask's local scheduler: the cluster is not the subject here
+    monkeypatch.setattr("pipeline.cli.train.dask_client", lambda config: contextlib.nullcontext())
     result, run_out = small_run  # the session's shared run (read only)
     alerts = result.alerts
     rows = [[a, "rejected" if i % 3 == 0 else "confirmed", "other", "ana", "test", ""]
@@ -182,8 +186,7 @@ def test_cec_train_on_analyst_verdicts(small_run, tmp_path):
     csv = _verdict_csv(tmp_path / "verdicts.csv", rows)
     out = tmp_path / "models" / "reviewed.skops"
     result = CliRunner().invoke(app, ["train", "--config", str(run_out.parent / "config.yaml"), "--labels", str(csv),
-                                      "--alerts", str(run_out / "alerts.geojson"), "--out", str(out),
-                                      "--workers", "1"])
+                                      "--alerts", str(run_out / "alerts.geojson"), "--out", str(out)])
     assert result.exit_code == 0, result.output
     card = json.loads(out.with_suffix(".card.json").read_text())
     assert card["n_samples"]["other"] == sum(1 for r in rows if r[1] == "rejected")
