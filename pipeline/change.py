@@ -40,6 +40,7 @@ import numpy as np
 import xarray as xr
 
 from .model import BANDS
+from .medians import nanmedians
 
 CONFIDENCE_NONE, CONFIDENCE_LOW, CONFIDENCE_NOMINAL, CONFIDENCE_HIGH = 0, 1, 2, 3
 CONFIDENCE_NAMES = {CONFIDENCE_LOW: "low", CONFIDENCE_NOMINAL: "nominal", CONFIDENCE_HIGH: "high"}
@@ -112,24 +113,6 @@ class ChangeParams:
     """Baseline NDVI from which ground counts as vegetated for the mining-surface path: by linear
     mixing of bare ground (~0.1) and closed canopy (~0.85), 0.4 is about half green cover; below
     it the ground was already mostly open (old pits, bare fields, bars) and is old stock."""
-
-
-def _nanmedian(values: np.ndarray, keep: np.ndarray) -> np.ndarray:
-    """Median over axis 0 of the kept values; NaN where none is kept.
-
-    The very numbers of ``np.nanmedian(np.where(keep, values, nan), axis=0)`` (for an even count
-    the mean of the two middle values, in the input's dtype), from one sort along time with time
-    as the contiguous axis: NaN sorts last, so the kept values come first. Several times faster
-    than ``np.nanmedian``, which masks and copies per pixel.
-    """
-    ordered = np.sort(np.ascontiguousarray(np.moveaxis(np.where(keep, values, np.nan), 0, -1)), axis=-1)
-    count = np.count_nonzero(~np.isnan(ordered), axis=-1)
-    last = ordered.shape[-1] - 1
-    low = np.take_along_axis(ordered, np.clip((count - 1) // 2, 0, last)[..., None], axis=-1)[..., 0]
-    high = np.take_along_axis(ordered, np.clip(count // 2, 0, last)[..., None], axis=-1)[..., 0]
-    median = (low + high) / ordered.dtype.type(2)
-    median[count == 0] = np.nan
-    return median
 
 
 def n_fields(n_looks: int) -> int:
@@ -236,12 +219,10 @@ def detect_block(
     base = clear & is_baseline[:, None, None]
     mon = clear & ~is_baseline[:, None, None]
 
-    base_ndvi = _nanmedian(ndvi, base)
-    base_nbr = _nanmedian(nbr, base)
-    base_mndwi = _nanmedian(mndwi, base)
-    base_bands = [_nanmedian(b, base) for b in bands]
+    base_ndvi, base_nbr, base_mndwi, *base_bands = nanmedians([ndvi, nbr, mndwi, *bands], base)
     mon &= ~hazy(blue, red, swir16, ndvi, mndwi, base_bands[0], base_bands[2], base_bands[4])
-    spread = 1.4826 * _nanmedian(np.abs(ndvi - base_ndvi), base)
+    (deviation,) = nanmedians([np.abs(ndvi - base_ndvi)], base)
+    spread = 1.4826 * deviation
     spread = np.fmax(np.nan_to_num(spread, nan=MIN_SPREAD), MIN_SPREAD)
     n_base = base.sum(axis=0)
     forest = (n_base > 0) & (base_ndvi >= params.forest_ndvi_min) & (base_mndwi < 0)
@@ -299,8 +280,8 @@ def detect_block(
     last_clear = np.where(mon.any(axis=0), n_looks - 1 - mon[::-1].argmax(axis=0), -1)
     pending = flagged & (looks == last_clear[None]) & (confidence == CONFIDENCE_LOW)[None]
     evidence_looks = np.where(persistent[None], hits, pending) & (confidence > CONFIDENCE_NONE)[None]
-    post_ndvi = _nanmedian(ndvi, evidence_looks)
-    post_nbr = _nanmedian(nbr, evidence_looks)
+    post_ndvi, post_nbr, post_mndwi, post_bsi, *post_bands = nanmedians([ndvi, nbr, mndwi, bsi, *bands],
+                                                                         evidence_looks)
     path = (PATH_FOREST_LOSS * (evidence_looks & by_forest).any(axis=0)
             + PATH_MINING_SURFACE * (evidence_looks & by_surface).any(axis=0))
     layers = [
@@ -313,14 +294,14 @@ def detect_block(
         base_ndvi - post_ndvi,
         base_nbr - post_nbr,
         post_ndvi,
-        _nanmedian(mndwi, evidence_looks),
-        _nanmedian(bsi, evidence_looks),
+        post_mndwi,
+        post_bsi,
         forest,
         water,
         water_seen,
         n_base,
         path,
-        *(_nanmedian(b, evidence_looks) for b in bands),
+        *post_bands,
         *base_bands,
         _prior_look(base | mon, flagged, np.where(confidence >= CONFIDENCE_NOMINAL, first,
                                                    np.where(confidence == CONFIDENCE_LOW, last_clear, -1))),
