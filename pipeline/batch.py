@@ -18,12 +18,15 @@ One run, in order:
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import logging
 import os
 import platform
 import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,9 +39,10 @@ import sklearn
 from . import __version__
 from .alerts import build_alerts, sort_alerts, summarize
 from .aoi import load_zones
+from .budget import area_budget
 from .classify import Classifier, advancing_banks, load_classifier
 from .config import RunConfig, apply_overrides, lifecycle_params
-from .detect import check_grid, detect_area
+from .detect import check_grid, detect_areas
 from .errors import ConfigError
 from .files import child_path, staged_outputs, write_json_atomic
 from .lifecycle import issued, update_lifecycle
@@ -284,6 +288,7 @@ def run_batch(
     dry_run: bool = False,
     overwrite: bool = False,
     today: dt.date | None = None,
+    cluster: Callable[[], AbstractContextManager] | None = None,
 ) -> RunResult:
     """Run the whole job for a config and write its outputs into ``config.output.dir``.
 
@@ -299,6 +304,10 @@ def run_batch(
         Redo the window even if every item in it was processed before.
     today
         The date "today" (tests).
+    cluster
+        Opens the dask cluster (a context manager, e.g. ``lambda: dask_client(config.dask)``),
+        entered only when pixels are to be read: planning, a dry run and "nothing new" start none.
+        None: whatever dask scheduler is active (a client already open, or dask's local one).
     """
     reporter = reporter or Reporter()
     started = dt.datetime.now(dt.timezone.utc)
@@ -326,6 +335,8 @@ def run_batch(
     result = dict(alerts=empty, summary=pd.DataFrame(), outputs={}, skipped=[], run_id=run_id,
                   new_alerts=empty, window=window, plan=plan)
     if dry_run:
+        for row, area in zip(plan, plans):
+            row["budget"] = area_budget(area, effective).as_dict()
         return RunResult(**result, status="dry run")
     # a first run with no items goes on, so that detection names what is missing (exit 2)
     if n_new_items == 0 and not overwrite and state.processed_until is not None:
@@ -336,18 +347,20 @@ def run_batch(
         return RunResult(**result, status="nothing new")
     with output_lock(out):
         return _locked_run(effective, config, model, plans, zones, overlay_layers, window, n_new_items, run_id,
-                           started, t0, plan, reporter)
+                           started, t0, plan, reporter, cluster)
 
 
 def _locked_run(effective: RunConfig, config: RunConfig, model: Classifier, plans: list[AreaPlan], zones: gpd.GeoDataFrame,
                 overlay_layers: list, window: Window, n_new_items: int, run_id: str, started: dt.datetime,
-                t0: float, plan: list[dict], reporter: Reporter) -> RunResult:
+                t0: float, plan: list[dict], reporter: Reporter,
+                cluster: Callable[[], AbstractContextManager] | None = None) -> RunResult:
     """Detect, classify, write and commit, holding the output folder's lock."""
     out = Path(config.output.dir)
     for path in remove_stale_temporaries(out):
         log.info("removed %s, left by an interrupted run", path.name)
     state = load_state(out)  # re-read under the lock
-    detections = [detect_area(effective, area, reporter) for area in plans]
+    with cluster() if cluster is not None else contextlib.nullcontext():
+        detections = detect_areas(effective, plans, reporter)
     provenance = {"run_name": config.name, "run_id": run_id, "model_version": model.version,
                   "pipeline_version": __version__}
     with reporter.stage("classify, attribute and match to earlier alerts"):

@@ -1,22 +1,27 @@
-"""Change detection for one protected area: plan -> check -> load -> mask -> indices -> change -> scars.
+"""Change detection for protected areas: plan -> check -> load -> mask -> indices -> change -> scars.
 
-``detect_area`` works in the area's own UTM grid on the items the plan found
-(:mod:`pipeline.plan`); ``detect`` plans and detects every area of a config (training and
-notebooks use it). Nothing is classified or written here: that is :mod:`pipeline.batch`.
+Each area works in its own UTM grid on the items the plan found (:mod:`pipeline.plan`).
+:func:`start_area` builds the lazy chain down to per-chunk scar candidates and, on a
+dask.distributed client, submits it; :func:`finish_area` gathers the candidates and finds the
+scars (:mod:`pipeline.streaming`: nothing of area size is gathered). :func:`detect_areas` starts
+every area before it waits for any, so areas run side by side. ``detect`` plans and detects every
+area of a config (training and notebooks use it). Nothing is classified or written here: that is
+:mod:`pipeline.batch`.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
 
+import dask
+import dask.array as da
 import geopandas as gpd
 import numpy as np
-import rasterio.features
 import shapely
-import xarray as xr
-from distributed import futures_of, get_client
+from distributed import get_client
 
-from .aoi import ZONE_BUFFER, ZONE_INSIDE, load_zones
+from .aoi import load_zones
 from .change import CONFIDENCE_CODES, detect_change, family_codes
 from .config import RunConfig, change_params
 from .errors import ConfigError, NoItemsError, NoValidPixelsError, PipelineError
@@ -25,7 +30,7 @@ from .indices import compute_indices
 from .model import BANDS, AreaDetection
 from .plan import AreaPlan, plan_areas
 from .progress import Reporter
-from .scars import find_scars
+from .streaming import candidate_tasks, find_scars_sparse, merge_candidates, rasterize_window, zone_shapes
 from .sources.load import (
     check_items,
     check_reflectance,
@@ -42,32 +47,17 @@ from .sources.search import source_location
 log = logging.getLogger(__name__)
 
 
-def compute_lazy(dataset: xr.Dataset, reporter: Reporter, description: str) -> dict[str, np.ndarray]:
-    """Compute a lazy dataset on the active dask.distributed client (with progress) or locally."""
+def active_client():
+    """The dask.distributed client of this process, or None (then dask's local scheduler runs)."""
     try:
-        client = get_client()
+        return get_client()
     except ValueError:
-        client = None
-    if client is not None:
-        persisted = client.persist(dataset)
-        reporter.track(futures_of(persisted), description)
-        dataset = persisted
-    computed = dataset.compute()
-    return {name: np.asarray(computed[name].values) for name in computed.data_vars}
+        return None
 
 
 def rasterize_zones(zones_utm: gpd.GeoDataFrame, shape: tuple[int, int], transform) -> np.ndarray:
     """int32 (y, x): 1-based row of the zone each pixel centre falls in; inside wins over buffer."""
-    order = [ZONE_BUFFER, ZONE_INSIDE]
-    shapes = [
-        (geom, i + 1)
-        for zone in order
-        for i, (geom, z) in enumerate(zip(zones_utm.geometry, zones_utm.zone))
-        if z == zone and not geom.is_empty
-    ]
-    if not shapes:
-        return np.zeros(shape, dtype=np.int32)
-    return rasterio.features.rasterize(shapes, out_shape=shape, transform=transform, fill=0, dtype="int32")
+    return rasterize_window(zone_shapes(zones_utm), transform, 0, 0, shape)
 
 
 MAX_GRID_PX = 1_000_000_000
@@ -125,12 +115,33 @@ def _plan_change(config: RunConfig, items: list, geobox, patch_url):
     return obs, lazy, is_baseline
 
 
-def detect_area(config: RunConfig, plan: AreaPlan, reporter: Reporter) -> AreaDetection:
-    """Check, load, mask and test one area's planned imagery; return its scars (unclassified).
+@dataclass
+class StartedArea:
+    """An area whose change detection has been submitted (or, without a client, only planned)."""
 
-    ``plan`` holds the area's zones and the items the source gave for the baseline and monitor
-    periods of ``config`` (:func:`pipeline.plan.plan_areas`).
-    """
+    plan: AreaPlan
+    epsg: int
+    zones: gpd.GeoDataFrame
+    geobox: object
+    usable: list
+    """Items read (the checked ones, less any found unreadable while reading)."""
+    skipped: list[dict]
+    obs: object = None
+    is_baseline: np.ndarray | None = None
+    look_dates: list[str] = field(default_factory=list)
+    work: list = field(default_factory=list)
+    """Per chunk a task giving its scar candidates, then the per-look negative-reflectance share
+    and clear-pixel count."""
+    futures: list | None = None
+    """The work's futures when a dask.distributed client runs it."""
+
+    @property
+    def n_chunks(self) -> int:
+        return len(self.work) - 2
+
+
+def _check_area(config: RunConfig, plan: AreaPlan) -> StartedArea:
+    """An area's grid, zones and readable items, checked before anything is read."""
     area_zones = plan.zones
     area_id = plan.area_id
     epsg = int(area_zones["utm_epsg"].iloc[0])
@@ -147,69 +158,133 @@ def detect_area(config: RunConfig, plan: AreaPlan, reporter: Reporter) -> AreaDe
     baseline_ids = {item.id for item in baseline_items}
     if not any(item.id in baseline_ids for item in checked.usable):
         raise NoItemsError(f"area {area_id}: every baseline item was skipped: {checked.skipped}")
-
     geobox = analysis_grid(config, area_id, area_wgs, checked.usable, epsg)
     zones_utm = area_zones.to_crs(epsg).reset_index(drop=True)
+    return StartedArea(plan=plan, epsg=epsg, zones=zones_utm, geobox=geobox, usable=list(checked.usable),
+                       skipped=list(checked.skipped))
 
-    d = config.detection
-    usable, skipped = list(checked.usable), list(checked.skipped)
-    patch_url = href_patcher(usable)
-    for _attempt in range(len(usable)):
-        with reporter.stage(f"[{area_id}] plan load, mask, indices, change ({geobox.shape[0]}×{geobox.shape[1]} px)"):
-            obs, lazy, is_baseline = _plan_change(config, usable, geobox, patch_url)
-        look_dates = [str(t)[:10] for t in obs.data["time"].values]
+
+def _submit(config: RunConfig, area: StartedArea, reporter: Reporter, client) -> None:
+    """Plan load -> mask -> indices -> change -> per-chunk scar candidates over the area's usable
+    items; with a client, submit it at once."""
+    geobox = area.geobox
+    with reporter.stage(f"[{area.plan.area_id}] plan load, mask, indices, change ({geobox.shape[0]}×{geobox.shape[1]} px)"):
+        obs, lazy, is_baseline = _plan_change(config, area.usable, geobox, href_patcher(area.usable))
+        reductions = [da.asarray(lazy[name].data) for name in ("cec_negative_fraction", "cec_clear_px")]
+        change = lazy.drop_vars(["cec_negative_fraction", "cec_clear_px"])
+        tasks, reduced = candidate_tasks(change, zone_shapes(area.zones), geobox.transform,
+                                         config.detection.min_area_ha, *reductions)
+    area.obs, area.is_baseline = obs, is_baseline
+    area.look_dates = [str(t)[:10] for t in obs.data["time"].values]
+    area.work = [*tasks, *reduced]
+    area.futures = client.compute(area.work) if client is not None else None
+
+
+def start_area(config: RunConfig, plan: AreaPlan, reporter: Reporter, client=None) -> StartedArea:
+    """Check and plan one area's load -> mask -> indices -> change -> scar candidates; with a client,
+    submit it at once (areas then run side by side on the cluster)."""
+    area = _check_area(config, plan)
+    _submit(config, area, reporter, client)
+    return area
+
+
+def _gather(area: StartedArea, reporter: Reporter) -> list:
+    """The results of an area's work: its futures', or computed here (dask's local scheduler)."""
+    if area.futures is not None:
+        reporter.track(area.futures, f"[{area.plan.area_id}] change detection")
+        return [f.result() for f in area.futures]
+    return list(dask.compute(*area.work))
+
+
+def finish_area(config: RunConfig, area: StartedArea, reporter: Reporter, client=None) -> AreaDetection:
+    """Wait for an area's chunks, merge their candidates and find its scars (nothing of area size
+    comes to this process: see :mod:`pipeline.streaming`).
+
+    A truncated COG or an asset failing over HTTP breaks the read mid-way: the items that cannot
+    be read are found, skipped (listed in run.json) and the area is read again without them.
+    """
+    area_id, d = area.plan.area_id, config.detection
+    baseline_ids = {item.id for item in area.plan.baseline}
+    for _attempt in range(len(area.usable)):
         try:
-            with reporter.stage(f"[{area_id}] compute change over {len(look_dates)} looks"):
-                change = compute_lazy(lazy, reporter, f"[{area_id}] change detection")
+            with reporter.stage(f"[{area_id}] compute change over {len(area.look_dates)} looks, {area.n_chunks} chunks"):
+                results = _gather(area, reporter)
             break
         except PipelineError:
             raise
         except Exception:
-            # A truncated COG or an asset failing over HTTP breaks the read mid-way: find the
-            # items that cannot be read, skip them (listed in run.json) and try again without.
-            bad = probe_items(usable, geobox, patch_url)
+            bad = probe_items(area.usable, area.geobox, href_patcher(area.usable))
             if not bad:
                 raise
             for item, reason in bad:
                 log.warning("skipping item %s: %s", item.id, reason)
-                skipped.append({"item": item.id, "reason": reason})
+                area.skipped.append({"item": item.id, "reason": reason})
             dropped = {item.id for item, _ in bad}
-            usable = [item for item in usable if item.id not in dropped]
-            if not any(item.id in baseline_ids for item in usable) or all(item.id in baseline_ids for item in usable):
-                period = "baseline" if not any(item.id in baseline_ids for item in usable) else "monitor"
-                raise NoItemsError(f"area {area_id}: every {period} item was skipped: {skipped}") from None
+            area.usable = [item for item in area.usable if item.id not in dropped]
+            if not any(i.id in baseline_ids for i in area.usable) or all(i.id in baseline_ids for i in area.usable):
+                period = "baseline" if not any(i.id in baseline_ids for i in area.usable) else "monitor"
+                raise NoItemsError(f"area {area_id}: every {period} item was skipped: {area.skipped}") from None
+            _submit(config, area, reporter, client)
     else:
-        raise NoItemsError(f"area {area_id}: no readable items: {skipped}")
-    clear_px = change.pop("cec_clear_px")
+        raise NoItemsError(f"area {area_id}: no readable items: {area.skipped}")
+    *parts, fractions, clear_px = results
+    is_baseline = area.is_baseline
     clear_looks = {"baseline": int((clear_px[is_baseline] > 0).sum()), "monitor": int((clear_px[~is_baseline] > 0).sum())}
     if clear_looks["monitor"] == 0:
         log.warning("area %s: 0 clear monitor looks of %d loaded (every monitor pixel cloud, shadow or nodata; "
                     "%d clear baseline looks): no change could be seen, so no alert could be raised",
                     area_id, int((~is_baseline).sum()), clear_looks["baseline"])
-    check_reflectance(change.pop("cec_negative_fraction"), obs.items_by_time)
-    if not (change["n_baseline"] > 0).any():
+    check_reflectance(np.asarray(fractions), area.obs.items_by_time)
+    candidates = merge_candidates(parts)
+    if not candidates.any_baseline:
         raise NoValidPixelsError(
             f"area {area_id}: no clear baseline pixel in {config.periods.baseline[0]}..{config.periods.baseline[1]}"
         )
-    with reporter.stage(f"[{area_id}] scars"):
-        transform = geobox.transform
-        zone_index = rasterize_zones(zones_utm, geobox.shape, transform)
-        objects = find_scars(change, zone_index, transform, CONFIDENCE_CODES[d.min_confidence], d.min_area_ha)
+    n_context = 0 if candidates.context is None else candidates.context.size
+    with reporter.stage(f"[{area_id}] scars ({candidates.index.size} candidate and {n_context} context pixels)"):
+        scars = find_scars_sparse(candidates, tuple(area.geobox.shape), area.geobox.transform,
+                                  CONFIDENCE_CODES[d.min_confidence], d.min_area_ha)
     return AreaDetection(
         area_id=area_id,
-        epsg=epsg,
-        zones=zones_utm,
-        scars=objects.table,
-        look_dates=look_dates,
-        items_by_look=list(obs.items_by_time),
-        sensors_by_look=list(obs.sensors_by_time),
+        epsg=area.epsg,
+        zones=area.zones,
+        scars=scars,
+        look_dates=area.look_dates,
+        items_by_look=list(area.obs.items_by_time),
+        sensors_by_look=list(area.obs.sensors_by_time),
         n_baseline_looks=int(is_baseline.sum()),
-        skipped=skipped,
-        grid_shape=tuple(geobox.shape),
-        grid_bounds=tuple(float(v) for v in geobox.boundingbox),
-        items=usable,
+        skipped=area.skipped,
+        grid_shape=tuple(area.geobox.shape),
+        grid_bounds=tuple(float(v) for v in area.geobox.boundingbox),
+        items=area.usable,
         clear_looks=clear_looks,
     )
+
+
+def detect_area(config: RunConfig, plan: AreaPlan, reporter: Reporter) -> AreaDetection:
+    """Check, load, mask and test one area's planned imagery; return its scars (unclassified).
+
+    ``plan`` holds the area's zones and the items the source gave for the baseline and monitor
+    periods of ``config`` (:func:`pipeline.plan.plan_areas`).
+    """
+    return detect_areas(config, [plan], reporter)[0]
+
+
+def detect_areas(config: RunConfig, plans: list[AreaPlan], reporter: Reporter) -> list[AreaDetection]:
+    """Every area's scars. With a dask.distributed client every area is submitted before any is
+    waited for, so that small areas run side by side on the workers and a large one spreads over
+    all of them; results come back in the order of ``plans``."""
+    client = active_client()
+    started: list[StartedArea] = []
+    try:
+        for plan in plans:
+            started.append(start_area(config, plan, reporter, client))
+        return [finish_area(config, area, reporter, client) for area in started]
+    except BaseException:
+        for area in started:
+            if area.futures is not None:
+                client.cancel(area.futures)
+        raise
 
 
 def detect(config: RunConfig, reporter: Reporter | None = None) -> tuple[gpd.GeoDataFrame, list[AreaDetection]]:
@@ -219,4 +294,4 @@ def detect(config: RunConfig, reporter: Reporter | None = None) -> tuple[gpd.Geo
         zones = load_zones(config.areas)
     with reporter.stage("search"):
         plans = plan_areas(config, zones)
-    return zones, [detect_area(config, plan, reporter) for plan in plans]
+    return zones, detect_areas(config, plans, reporter)

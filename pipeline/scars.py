@@ -79,6 +79,7 @@ def find_scars(
     transform: Affine,
     min_confidence: int,
     min_area_ha: float,
+    dist_water_m: np.ndarray | None = None,
 ) -> ScarObjects:
     """Connected scars of the change layers, inside the monitored zones.
 
@@ -95,9 +96,15 @@ def find_scars(
         Lowest confidence code that is a scar.
     min_area_ha
         Smallest scar kept, hectares.
+    dist_water_m
+        float (y, x): distance of each pixel to the nearest permanent water of the whole grid,
+        metres (:func:`water_distance_m`); needed where the layers are a window of a larger grid
+        (:mod:`pipeline.streaming`), computed from the layers when None.
     """
     pixel_ha = abs(transform.a * transform.e) / 1e4
-    mask = (change["confidence"] >= CONFIDENCE_LOW) & (zone_index > 0) & ~_channel_belt(change, abs(transform.a))
+    if dist_water_m is None:
+        dist_water_m = water_distance_m(change, abs(transform.a))
+    mask = (change["confidence"] >= CONFIDENCE_LOW) & (zone_index > 0) & ~channel_belt(change, dist_water_m)
     labels, n = ndimage.label(mask, structure=CONNECTIVITY)
     keep = _solid(mask, labels, n)
     counts = np.bincount(labels.ravel(), minlength=n + 1)
@@ -112,7 +119,7 @@ def find_scars(
     relabel = np.zeros(n + 1, dtype=np.int32)
     relabel[keep] = np.arange(1, keep.sum() + 1, dtype=np.int32)
     labels = relabel[labels]
-    return ScarObjects(table=describe_scars(change, labels, zone_index, transform), labels=labels)
+    return ScarObjects(table=describe_scars(change, labels, zone_index, transform, dist_water_m), labels=labels)
 
 
 def _isolated_and_unsure(confidence: np.ndarray, labels: np.ndarray, counts: np.ndarray, keep: np.ndarray,
@@ -137,20 +144,18 @@ def _isolated_and_unsure(confidence: np.ndarray, labels: np.ndarray, counts: np.
     return out
 
 
-def _channel_belt(change: dict[str, np.ndarray], pixel_m: float) -> np.ndarray:
-    """bool (y, x): pixels that only the mining-surface path flagged, within NEAR_WATER_M of water
-    seen in the baseline. That strip is the active channel belt: bars are built and scoured and
-    banks slump there from one season to the next, so new sand or water in it is the river's
-    doing; a pit beside the river is still found where it lies farther out, and forest lost at
-    the water's edge is still the forest-loss path's (and the bank rule's) to judge."""
+def channel_belt(change: dict[str, np.ndarray], dist_water_m: np.ndarray) -> np.ndarray:
+    """bool: pixels that only the mining-surface path flagged, within NEAR_WATER_M of water
+    seen in the baseline (``dist_water_m``: :func:`water_distance_m`). That strip is the active
+    channel belt: bars are built and scoured and banks slump there from one season to the next,
+    so new sand or water in it is the river's doing; a pit beside the river is still found where
+    it lies farther out, and forest lost at the water's edge is still the forest-loss path's (and
+    the bank rule's) to judge. Elementwise: works on a grid or on any set of its pixels."""
     path = change.get("detection_path")
     if path is None:
-        return np.zeros(change["confidence"].shape, dtype=bool)
+        return np.zeros(np.shape(change["confidence"]), dtype=bool)
     surface_only = np.nan_to_num(path).astype(int) == PATH_MINING_SURFACE
-    water = (change["water"] > 0) | (change.get("water_seen", change["water"]) > 0)
-    if not surface_only.any() or not water.any():
-        return np.zeros(surface_only.shape, dtype=bool)
-    return surface_only & (ndimage.distance_transform_edt(~water) * pixel_m <= NEAR_WATER_M)
+    return surface_only & (dist_water_m <= NEAR_WATER_M)
 
 
 def object_confidence(confidence: np.ndarray, labels: np.ndarray, index: np.ndarray) -> np.ndarray:
@@ -253,10 +258,27 @@ def window_features(change: dict[str, np.ndarray], labels: np.ndarray, pixel_m: 
     return pd.DataFrame(rows, columns=list(FEATURES))
 
 
+def permanent_water(change: dict[str, np.ndarray]) -> np.ndarray:
+    """bool (y, x): water in the baseline, or seen in any baseline look (at low water a channel's
+    sandbars hide its edge)."""
+    return (change["water"] > 0) | (change.get("water_seen", change["water"]) > 0)
+
+
+def water_distance_m(change: dict[str, np.ndarray], pixel_m: float) -> np.ndarray:
+    """float (y, x): distance to the nearest permanent water pixel, metres; MAX_WATER_DISTANCE_M
+    everywhere when the grid holds none."""
+    water = permanent_water(change)
+    if water.any():
+        return ndimage.distance_transform_edt(~water) * pixel_m
+    return np.full(water.shape, MAX_WATER_DISTANCE_M)
+
+
 def describe_scars(
-    change: dict[str, np.ndarray], labels: np.ndarray, zone_index: np.ndarray, transform: Affine
+    change: dict[str, np.ndarray], labels: np.ndarray, zone_index: np.ndarray, transform: Affine,
+    dist_water: np.ndarray | None = None,
 ) -> pd.DataFrame:
-    """Geometry, attribution and classifier features of every labelled scar."""
+    """Geometry, attribution and classifier features of every labelled scar (``dist_water``:
+    see :func:`find_scars`)."""
     index = np.arange(1, int(labels.max()) + 1)
     columns = ["label", "geometry", "zone_index", "confidence", "first_look", "last_look", "prior_look", "looks",
                *EVIDENCE, *FEATURES, "detection_path"]
@@ -270,12 +292,8 @@ def describe_scars(
 
     water_pixels = np.nan_to_num(change["post_mndwi"], nan=-1) > WATER_MNDWI_MIN
     bare_pixels = (np.nan_to_num(change["post_ndvi"], nan=1) < BARE_NDVI_MAX) & ~water_pixels
-    # Water seen in any baseline look counts: at low water a channel's sandbars hide its edge.
-    permanent_water = (change["water"] > 0) | (change.get("water_seen", change["water"]) > 0)
-    if permanent_water.any():
-        dist_water = ndimage.distance_transform_edt(~permanent_water) * pixel_m
-    else:
-        dist_water = np.full(labels.shape, MAX_WATER_DISTANCE_M)
+    if dist_water is None:
+        dist_water = water_distance_m(change, pixel_m)
     first = change["first_look"]
     last = change["last_look"]
     valid_first = np.where(first >= 0, first, np.inf)

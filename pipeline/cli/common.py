@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import logging
-import os
 import sys
 import time
 from collections.abc import Iterator
@@ -21,6 +20,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from .. import __version__, bundled
+from ..budget import local_workers
 from ..config import DaskConfig
 from ..errors import ConfigError, PipelineError
 from ..logs import is_terminal, output_console
@@ -95,7 +95,7 @@ def dask_client(config: DaskConfig) -> Iterator[object]:
             log.info("dask scheduler %s; dashboard: %s", config.scheduler, client.dashboard_link)
             yield client
         return
-    workers = config.n_workers or max(1, min(4, os.cpu_count() or 1))
+    workers = local_workers(config)
     # the dashboard on loopback, on a free port; only when bokeh is installed
     dashboard = "127.0.0.1:0" if importlib.util.find_spec("bokeh") else None
     with LocalCluster(

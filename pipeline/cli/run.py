@@ -11,6 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..batch import planned_outputs, run_batch
+from ..budget import local_workers
 from ..config import RunConfig, load_config
 from ..logs import final_message, output_console
 from .common import QUIET, VERBOSE, RichReporter, app, console, dask_client, demo_config, fail, setup_logging
@@ -71,11 +72,8 @@ def run(
                                  "output.lang": lang})
         options = {"since": since.date() if since else None, "until": until.date() if until else None,
                    "dry_run": dry_run, "overwrite": overwrite}
-        if dry_run:
-            result = run_batch(cfg, RichReporter(), **options)
-        else:
-            with dask_client(cfg.dask):
-                result = run_batch(cfg, RichReporter(), **options)
+        # The cluster starts only once pixels are to be read (not for a dry run or "nothing new").
+        result = run_batch(cfg, RichReporter(), cluster=lambda: dask_client(cfg.dask), **options)
     except Exception as err:  # noqa: BLE001 - mapped to exit codes
         fail(err)
     if result.status == "dry run":
@@ -97,6 +95,15 @@ def _print_plan(config: RunConfig, result) -> None:
         new = [i for i in area["monitor_items"] if i["new"]]
         out.print(f"area {area['area_id']}: {len(area['baseline_items'])} baseline items, "
                   f"{len(area['monitor_items'])} monitor items in the window, {len(new)} new", markup=False)
+        b = area["budget"]
+        out.print(f"  grid {b['grid_shape'][0]} × {b['grid_shape'][1]} px ({b['megapixels']:.1f} Mpx, "
+                  f"EPSG:{b['epsg']}), {b['looks']} looks, {b['chunks']} chunks of {config.detection.chunk_px}² px; "
+                  f"memory ≈ {b['chunk_mib']:.0f} MiB per chunk task, {b['worker_mib']:.0f} MiB per worker, "
+                  f"{b['client_mib']:.0f} MiB in this process", markup=False, highlight=False, soft_wrap=True)
         for item in area["monitor_items"]:
             out.print(f"  {item['date']}  {item['id']}  {'new' if item['new'] else 'processed'}", markup=False)
+    where = (f"on {config.dask.scheduler}" if config.dask.scheduler else
+             f"on a LocalCluster of {local_workers(config.dask)} workers × {config.dask.threads_per_worker} threads")
+    out.print(f"areas run side by side {where}; no cluster was started for this plan", markup=False,
+              highlight=False, soft_wrap=True)
     out.print(f"outputs in {config.output.dir}: {', '.join(planned_outputs(config))}", markup=False)
