@@ -345,22 +345,22 @@ def run_batch(
         if not state.alerts.empty:  # the alerts already issued, as alerts.geojson holds them
             result["alerts"] = sort_alerts(issued(state.alerts))
         return RunResult(**result, status="nothing new")
-    with output_lock(out):
+    # the cluster starts here, once pixels are to be read, and before the output folder is touched:
+    # a cluster that cannot be reached leaves nothing behind
+    with cluster() if cluster is not None else contextlib.nullcontext(), output_lock(out):
         return _locked_run(effective, config, model, plans, zones, overlay_layers, window, n_new_items, run_id,
-                           started, t0, plan, reporter, cluster)
+                           started, t0, plan, reporter)
 
 
 def _locked_run(effective: RunConfig, config: RunConfig, model: Classifier, plans: list[AreaPlan], zones: gpd.GeoDataFrame,
                 overlay_layers: list, window: Window, n_new_items: int, run_id: str, started: dt.datetime,
-                t0: float, plan: list[dict], reporter: Reporter,
-                cluster: Callable[[], AbstractContextManager] | None = None) -> RunResult:
+                t0: float, plan: list[dict], reporter: Reporter) -> RunResult:
     """Detect, classify, write and commit, holding the output folder's lock."""
     out = Path(config.output.dir)
     for path in remove_stale_temporaries(out):
         log.info("removed %s, left by an interrupted run", path.name)
     state = load_state(out)  # re-read under the lock
-    with cluster() if cluster is not None else contextlib.nullcontext():
-        detections = detect_areas(effective, plans, reporter)
+    detections = detect_areas(effective, plans, reporter)
     provenance = {"run_name": config.name, "run_id": run_id, "model_version": model.version,
                   "pipeline_version": __version__}
     with reporter.stage("classify, attribute and match to earlier alerts"):
