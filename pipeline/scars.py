@@ -1,8 +1,10 @@
 """Scar objects: from the per-pixel change layers to polygons with features.
 
-Labelling runs on the assembled 2-D change layers of a whole area grid, so a scar that spans
-several dask chunks is one object by construction. Everything here is pure numpy / shapely
-on arrays the caller has already computed.
+Labelling runs on 2-D change layers: a whole area grid, or a window of it that
+:mod:`pipeline.streaming` rebuilds from the sparse candidates and their context (then with the
+distance to water of the whole grid passed in), so that a scar spanning several dask chunks is one
+object and its features are the whole grid's. Everything here is pure numpy / shapely on arrays
+the caller has already computed.
 """
 
 from __future__ import annotations
