@@ -155,6 +155,13 @@ def partition_items(items: Sequence[pystac.Item]) -> list[list[pystac.Item]]:
     return [groups[key] for key in sorted(groups)]
 
 
+READ_GDAL_OPTIONS = {"GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR", "GDAL_HTTP_MAX_RETRY": "3",
+                     "GDAL_HTTP_RETRY_DELAY": "0.5"}
+"""GDAL options of every pixel read: odc-stac's cloud defaults, but at most 3 retries of a failing
+HTTP request (about 4 s with GDAL's growing delay) instead of 10 (about 25 min per open): an asset
+that answers HTTP 500 fails its read soon, and :func:`probe_items` then skips its item."""
+
+
 def load_observations(
     items: Sequence[pystac.Item],
     geobox: GeoBox,
@@ -190,16 +197,18 @@ def load_observations(
     resampling = {key: "bilinear" for key in profile.assets.values()}
     if profile.mask_asset:
         resampling[profile.mask_asset] = "nearest"
-    raw = odc.stac.load(
-        items,
-        bands=list(keys.values()),
-        geobox=geobox,
-        chunks={"time": 1, "y": chunk_px, "x": chunk_px},
-        groupby=lambda item, parsed, idx: solar_day(item),
-        resampling={k: v for k, v in resampling.items() if k in keys.values()},
-        patch_url=patch_url,
-        fail_on_error=True,
-    )
+    # odc-stac captures the active GDAL options into the graph (they travel to the workers)
+    with rasterio.Env(**READ_GDAL_OPTIONS):
+        raw = odc.stac.load(
+            items,
+            bands=list(keys.values()),
+            geobox=geobox,
+            chunks={"time": 1, "y": chunk_px, "x": chunk_px},
+            groupby=lambda item, parsed, idx: solar_day(item),
+            resampling={k: v for k, v in resampling.items() if k in keys.values()},
+            patch_url=patch_url,
+            fail_on_error=True,
+        )
     if raw.sizes["time"] != len(days):
         raise InputError(f"expected {len(days)} observations after grouping, odc-stac gave {raw.sizes['time']}")
 
