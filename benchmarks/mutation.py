@@ -182,7 +182,9 @@ MUTANTS: list[Mutant] = [
       "mon &= ~hazy(", "mon &= True | hazy(",
       "hazy looks count as evidence of change", ["change"], "issue13"),
     M("files-no-atomic-rename", "pipeline.files",
-      "write(Path(tmp))\n        os.replace(tmp, path)", "write(path)",
+      "        write(Path(tmp))\n        if _staging is not None:\n            _staging.add(path, Path(tmp))\n"
+      "            staged = True\n        else:\n            os.replace(tmp, path)\n",
+      "        write(path)\n        tmp = None\n",
       "outputs are written in place: a killed or failing writer leaves a half file", ["files"], "issue13"),
     M("evaluate-olofsson-variance-n", "pipeline.evaluate",
       "(1 - share) / (n_h[:, None] - 1)).sum(axis=0)", "(1 - share) / n_h[:, None]).sum(axis=0)",
@@ -335,12 +337,13 @@ MUTANTS: list[Mutant] = [
       "",
       "a missing state store (first run) is treated as unreadable", ["state"]),
     M("state-stale-temporaries-kept", "pipeline.state",
-      'for path in Path(out).glob(".*.tmp*"):', 'for path in Path(out).glob(".*.tmpx*"):',
+      'for path in sorted(Path(out).rglob(".*.tmp*")):', 'for path in sorted(Path(out).rglob(".*.tmpx*")):',
       "temporaries of a killed run are never removed", ["state"]),
 
     # --- files -------------------------------------------------------------------------------
     M("files-no-cleanup-on-failure", "pipeline.files",
-      "    finally:\n        if os.path.exists(tmp):", "    finally:\n        if False:",
+      "    finally:\n        if tmp is not None and not staged and os.path.exists(tmp):",
+      "    finally:\n        if False:",
       "a writer that raises leaves its temporary file behind", ["files"]),
 
     # --- batch -------------------------------------------------------------------------------
@@ -391,7 +394,7 @@ MUTANTS: list[Mutant] = [
 
     # --- report ------------------------------------------------------------------------------
     M("report-cell-not-escaped", "pipeline.report",
-      "return f'<td data-v=\"{html.escape(str(value))}\">{html.escape(text)}</td>'",
+      "return f'<td data-v=\"{html.escape(str(value))}\">{html.escape(str(text))}</td>'",
       "return f'<td data-v=\"{html.escape(str(value))}\">{text}</td>'",
       "user text (area names) is written raw into the report's table", ["report"]),
     M("report-lang-ignored", "pipeline.report",
@@ -469,7 +472,7 @@ def test_files(root: Path, groups: tuple[str, ...]) -> list[str]:
 def generated_mutants(root: Path, module_map: dict[str, str]) -> list[Mutant]:
     """Boundary flips (>= ↔ >, <= ↔ <, == ↔ !=) of every one-operator comparison in GENERATE_IN."""
     out = []
-    for module, functions in GENERATE_IN.items():
+    for module_rank, (module, functions) in enumerate(GENERATE_IN.items()):
         files = module_files(root, module, module_map)
         if not files:
             continue
@@ -494,19 +497,23 @@ def generated_mutants(root: Path, module_map: dict[str, str]) -> list[Mutant]:
                     mutated = (line.encode()[:gap_start] + gap.replace(old, new, 1).encode()
                                + line.encode()[gap_end:]).decode()
                     text = ast.get_source_segment(source, node) or ""
-                    out.append(Mutant(
+                    out.append(((module_rank, node.lineno, node.col_offset), Mutant(
                         id=f"gen-{module.rsplit('.', 1)[-1]}-{fn.name}-{re.sub(r'[^a-z0-9]+', '_', text.lower())[:40]}"
                            f"-{'ge' if new == '>=' else 'gt' if new == '>' else 'le' if new == '<=' else 'lt' if new == '<' else 'eq' if new == '==' else 'ne'}",
                         module=module, find=line, replace=mutated,
                         reason=f"boundary flip in {fn.name}: `{text}` → `{new}`",
-                        tests=GENERATE_TESTS[module], origin="generated"))
+                        tests=GENERATE_TESTS[module], origin="generated")))
             break  # the first file that exists is the module
-    # drop duplicates (the same line flipped twice); number ids that repeat (same text, other line)
-    seen_lines, seen_ids, unique = set(), {}, []
+    # in source order, so that the numbered ids (same text on several lines) do not depend on
+    # how deep in the function each comparison sits
+    out = [m for _, m in sorted(out, key=lambda pair: pair[0])]
+    # drop duplicates (the same flip of the same line, e.g. a line that occurs twice); every
+    # comparison of a line gets its own mutant; number ids that repeat (same text, other line)
+    seen_flips, seen_ids, unique = set(), {}, []
     for m in out:
-        if m.find in seen_lines:
+        if (m.find, m.replace) in seen_flips:
             continue
-        seen_lines.add(m.find)
+        seen_flips.add((m.find, m.replace))
         k = seen_ids[m.id] = seen_ids.get(m.id, 0) + 1
         unique.append(m if k == 1 else dataclasses.replace(m, id=f"{m.id}-{k}"))
     return unique
