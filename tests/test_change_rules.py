@@ -19,7 +19,11 @@ from pipeline.change import (
     CONFIDENCE_NOMINAL,
     CONFIDENCE_NONE,
     FIELDS,
+    HAZE_BLUE_RISE_MIN,
+    HAZE_NDVI_MIN,
     INPUTS,
+    PATH_FOREST_LOSS,
+    PATH_MINING_SURFACE,
     ChangeParams,
     detect_block,
     family_codes,
@@ -156,4 +160,122 @@ def test_high_needs_every_sensor_family_that_saw_the_change_to_flag_it():
     disagree = pixel([LOSS, FOREST, LOSS, LOSS, FOREST, LOSS], families=families)
     assert disagree["n_flagged"] == 3 and disagree["confidence"] == CONFIDENCE_NOMINAL
     agree = pixel([LOSS, FOREST, LOSS, LOSS, LOSS, LOSS], families=families)
+    assert agree["confidence"] == CONFIDENCE_HIGH
+
+
+# --- each rule exactly at its boundary ----------------------------------------------------------
+# Values are exact in binary floating point (multiples of 1/2^k), or the same float32 on both
+# sides of the comparison, so each case sits on the boundary and not a rounding error beside it.
+
+def _flat(look: dict, params: ChangeParams = PARAMS, base: dict = FOREST) -> float:
+    """Confidence after three clear monitor looks of ``look``."""
+    return pixel([look] * 3, base=base, params=params)["confidence"]
+
+
+def test_an_ndvi_drop_of_exactly_ndvi_drop_min_is_a_flag():
+    """Baseline 0.875, look 0.625: a drop of exactly 0.25 (ndvi_drop_min) flags; 0.234375 does not.
+    The pixel's own spread is MIN_SPREAD (identical baseline looks): 4 × 0.03 < 0.25."""
+    params = ChangeParams(ndvi_drop_min=0.25)
+    base = dict(FOREST, ndvi=0.875)
+    dark = dict(FOREST, ndvi=0.625, nbr=0.3)  # canopy gone dark; not bare sediment, not haze
+    assert _flat(dark, params, base) == CONFIDENCE_HIGH
+    assert _flat(dict(dark, ndvi=0.640625), params, base) == CONFIDENCE_NONE
+
+
+def test_an_nbr_fall_of_exactly_nbr_drop_min_is_a_flag():
+    """Baseline NBR 0.625, look 0.5: a fall of exactly 0.125 (nbr_drop_min) flags; 0.09375 does not."""
+    params = ChangeParams(nbr_drop_min=0.125)
+    base = dict(FOREST, nbr=0.625)
+    dark = dict(FOREST, ndvi=0.5, nbr=0.5)
+    assert _flat(dark, params, base) == CONFIDENCE_HIGH
+    assert _flat(dict(dark, nbr=0.53125), params, base) == CONFIDENCE_NONE
+
+
+def test_baseline_ndvi_of_exactly_forest_ndvi_min_is_forest():
+    assert np.float32(PARAMS.forest_ndvi_min) == np.float32(0.65)
+    assert pixel([FOREST], base=dict(FOREST, ndvi=0.65))["forest"] == 1
+    assert pixel([FOREST], base=dict(FOREST, ndvi=0.640625))["forest"] == 0
+
+
+def test_a_baseline_mndwi_of_exactly_zero_is_neither_water_nor_forest():
+    """Water is MNDWI > 0, forest needs MNDWI < 0 (pipeline/change.py): at exactly 0 the pixel is
+    neither. Being vegetated and never seen under water (0 is not > 0), its loss to bare sediment
+    is still found, by the mining-surface path alone."""
+    result = pixel([LOSS] * 3, base=dict(FOREST, mndwi=0.0))
+    assert result["forest"] == 0 and result["water"] == 0 and result["water_seen"] == 0
+    assert result["confidence"] == CONFIDENCE_HIGH and result["detection_path"] == PATH_MINING_SURFACE
+    forest = pixel([LOSS] * 3)  # MNDWI -0.5: forest, and LOSS is bare sediment too
+    assert forest["forest"] == 1 and forest["detection_path"] == PATH_FOREST_LOSS | PATH_MINING_SURFACE
+    wet = pixel([LOSS] * 3, base=dict(FOREST, mndwi=0.03125))  # open water in the baseline: old stock
+    assert wet["water"] == 1 and wet["water_seen"] == 1 and wet["confidence"] == CONFIDENCE_NONE
+
+
+def test_baseline_ndvi_of_exactly_vegetated_ndvi_min_is_vegetated_ground():
+    """Scrub at NDVI 0.4 (not forest) cleared to bare sediment: found by the mining-surface path;
+    at 0.390625 the ground was already open (old stock) and never flags."""
+    assert np.float32(PARAMS.vegetated_ndvi_min) == np.float32(0.4)
+    scrub = dict(FOREST, ndvi=0.4, nbr=0.3)
+    result = pixel([LOSS] * 3, base=scrub)
+    assert result["forest"] == 0
+    assert result["confidence"] == CONFIDENCE_HIGH and result["detection_path"] == PATH_MINING_SURFACE
+    assert pixel([LOSS] * 3, base=dict(scrub, ndvi=0.390625))["confidence"] == CONFIDENCE_NONE
+
+
+# Haze: the look's blue rose from the baseline by more than its red and its SWIR1 and by more than
+# HAZE_BLUE_RISE_MIN, its NDVI is above HAZE_NDVI_MIN and its MNDWI below 0. HAZE_BASE and HAZY:
+# blue +0.0625, red +0.03125, SWIR1 +0.03125, NDVI 0.875 -> 0.5, NBR 0.6 -> 0.3 (a forest-loss
+# drop if it were trusted).
+HAZE_BASE = dict(FOREST, ndvi=0.875, blue=0.03125, red=0.03125, swir16=0.125)
+HAZY = dict(HAZE_BASE, ndvi=0.5, nbr=0.3, blue=0.09375, red=0.0625, swir16=0.15625)
+
+
+@pytest.mark.parametrize("case, look", [
+    ("blue rose exactly as much as SWIR1", dict(HAZY, swir16=0.1875)),
+    ("blue rose exactly as much as red", dict(HAZY, red=0.09375)),
+    ("NDVI exactly HAZE_NDVI_MIN", dict(HAZY, ndvi=0.15)),
+    ("MNDWI exactly 0", dict(HAZY, mndwi=0.0)),
+])
+def test_a_look_exactly_at_a_haze_boundary_is_not_haze_and_flags(case, look):
+    assert np.float32(HAZE_NDVI_MIN) == np.float32(0.15)
+    assert _flat(HAZY, base=HAZE_BASE) == CONFIDENCE_NONE  # the reference look is haze: never a flag
+    assert _flat(look, base=HAZE_BASE) == CONFIDENCE_HIGH, case
+
+
+def test_a_blue_rise_of_exactly_haze_blue_rise_min_is_not_haze():
+    """Blue 0.03 -> 0.06 (a float32 rise of exactly HAZE_BLUE_RISE_MIN), more than red and SWIR1."""
+    look = dict(FOREST, ndvi=0.5, nbr=0.3, blue=0.06, red=0.04, swir16=0.15)
+    assert np.float32(look["blue"]) - np.float32(FOREST["blue"]) == np.float32(HAZE_BLUE_RISE_MIN)
+    assert _flat(look) == CONFIDENCE_HIGH
+    assert _flat(dict(look, blue=0.0625)) == CONFIDENCE_NONE  # a rise of 0.0325: haze
+
+
+def test_a_nominal_pixels_last_look_and_date_bracket():
+    """Forest, loss, loss: nominal; its change began at the first loss look and last showed at the
+    second (last_look), and the forest look before it brackets the date (prior_look)."""
+    result = pixel([FOREST, LOSS, LOSS])
+    assert result["confidence"] == CONFIDENCE_NOMINAL
+    assert (result["first_look"], result["last_look"], result["prior_look"]) == (N_BASE + 1, N_BASE + 2, N_BASE)
+    high = pixel([FOREST, LOSS, LOSS, FOREST, LOSS])  # the last flag is after a quiet look
+    assert high["confidence"] == CONFIDENCE_HIGH
+    assert (high["first_look"], high["last_look"], high["prior_look"]) == (N_BASE + 1, N_BASE + 4, N_BASE)
+
+
+def test_a_low_pixels_date_bracket_starts_at_the_last_clear_look_before_its_flag():
+    """Flagged by the last clear look only: its bracket is (previous quiet look, that look); a
+    pixel with no change has no bracket."""
+    low = pixel([FOREST, FOREST, LOSS, None])
+    assert low["confidence"] == CONFIDENCE_LOW
+    assert low["prior_look"] == N_BASE + 1 and low["last_look"] == -1
+    none = pixel([FOREST, FOREST, FOREST])
+    assert none["confidence"] == CONFIDENCE_NONE and none["prior_look"] == -1 and none["looks"] == []
+
+
+def test_with_three_sensor_families_each_that_saw_the_change_must_flag_it():
+    """A third family (any platform that is neither Landsat nor Sentinel-2 is its own family): it
+    saw the pixel clearly after the change began and saw forest, so the pixel stays nominal."""
+    families = family_codes(["sentinel-2a"] * N_BASE + ["sentinel-2a", "landsat-8", "sentinel-2a", "other-1"])
+    assert sorted(set(families.tolist())) == [0, 1, 2]
+    disagree = pixel([LOSS, LOSS, LOSS, FOREST], families=families)
+    assert disagree["n_flagged"] == 3 and disagree["confidence"] == CONFIDENCE_NOMINAL
+    agree = pixel([LOSS, LOSS, LOSS, LOSS], families=families)
     assert agree["confidence"] == CONFIDENCE_HIGH

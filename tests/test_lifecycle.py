@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 from pipeline.cli import app
 from pipeline.config import load_config
 from pipeline.errors import InputError
-from pipeline.lifecycle import LifecycleParams, issued, update_lifecycle
+from pipeline.lifecycle import EQUAL_AREA_EPSG, LifecycleParams, issued, match_alerts, update_lifecycle
 from pipeline.state import OutputLockedError, load_state, output_lock, resolve_window
 from pipeline.validate import validate_file
 
@@ -68,6 +68,40 @@ def test_stored_alert_not_seen_again_is_carried_over_and_growth_below_share_is_o
     assert cumulative.set_index("alert_id").loc["a-2", "status"] == "ongoing"
 
 
+def test_growth_of_exactly_expanding_share_is_still_ongoing():
+    """4 ha grown to 5 ha is +25 %: with expanding_share 0.25 still ongoing; 5.2 ha is expanding."""
+    stored = _alerts([{"id": "a-1", "x": 384000, "y": 8560000, "w": 200}])  # 4 ha
+    params = LifecycleParams(expanding_share=0.25)
+    exact = _alerts([{"id": "fresh", "x": 384000, "y": 8560000, "w": 250, "h": 200}])  # 5 ha
+    assert exact["area_ha"].tolist() == [5.0] and stored["area_ha"].tolist() == [4.0]
+    _, observed = update_lifecycle(exact, stored, params)
+    assert observed["alert_id"].tolist() == ["a-1"] and observed["status"].tolist() == ["ongoing"]
+    more = _alerts([{"id": "fresh", "x": 384000, "y": 8560000, "w": 260, "h": 200}])  # 5.2 ha
+    _, observed = update_lifecycle(more, stored, params)
+    assert observed["alert_id"].tolist() == ["a-1"] and observed["status"].tolist() == ["expanding"]
+
+
+def test_a_scar_matches_a_stored_alert_it_covers_exactly_match_overlap_of():
+    """Squares of 100 m in an equal-area CRS: an overlap of 12.5 m × 100 m is exactly 1/8 of the
+    smaller; at match_overlap 1/8 they match, 12 m × 100 m does not."""
+    def frame(x0):
+        return gpd.GeoDataFrame({"alert_id": ["a"]}, geometry=[shapely.box(x0, 0, x0 + 100, 100)],
+                                crs=EQUAL_AREA_EPSG)
+    assert match_alerts(frame(87.5), frame(0), 0.125) == [(0, 0)]
+    assert match_alerts(frame(88.0), frame(0), 0.125) == []
+
+
+def test_a_zero_area_stored_alert_never_takes_over_a_new_scar():
+    """A degenerate polygon (a hand-edited or damaged state store) has no area to overlap: the scar
+    drawn across it is a new alert, not an update of the broken one."""
+    stored = _alerts([{"id": "broken", "x": 384100, "y": 8560000, "w": 0, "h": 200}])
+    assert stored.to_crs(UTM).area.tolist() == [0.0]
+    detected = _alerts([{"id": "fresh", "x": 384000, "y": 8560000, "w": 200}])
+    assert stored.to_crs(EQUAL_AREA_EPSG).intersects(detected.to_crs(EQUAL_AREA_EPSG).iloc[0].geometry).all()
+    _, observed = update_lifecycle(detected, stored, LifecycleParams())
+    assert observed["alert_id"].tolist() == ["fresh"] and observed["status"].tolist() == ["new"]
+
+
 def test_rejected_alert_is_never_issued_again():
     stored = _alerts([{"id": "a-1", "x": 384000, "y": 8560000, "w": 200}])
     stored["verdict"] = "rejected"
@@ -89,6 +123,10 @@ def test_window_starts_at_the_last_processed_date_minus_the_lookback():
     assert (forced.start, forced.end, forced.incremental) == (dt.date(2020, 5, 1), dt.date(2020, 6, 1), False)
     with pytest.raises(InputError, match="before the start"):
         resolve_window(monitor, None, 30, until=dt.date(2018, 12, 1))
+    one_day = resolve_window(monitor, None, 30, since=dt.date(2020, 5, 1), until=dt.date(2020, 5, 1))
+    assert (one_day.start, one_day.end) == (dt.date(2020, 5, 1), dt.date(2020, 5, 1))  # a one-day window is valid
+    with pytest.raises(InputError, match="before the start"):
+        resolve_window(monitor, None, 30, since=dt.date(2020, 5, 2), until=dt.date(2020, 5, 1))
 
 
 # --- scheduled runs on the small scene (session fixture ``run_sequence`` in conftest) ---------

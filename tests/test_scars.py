@@ -135,3 +135,30 @@ def test_a_small_isolated_scar_must_be_confirmed_over_half_its_pixels():
     neighbour = shaky.copy()
     neighbour[40:48, 55:60] = CONFIDENCE_LOW  # other change 70 m away: a growing front, not a speck
     assert np.isclose(scars(neighbour)["area_ha"], 0.64).any()
+
+
+def test_a_small_isolated_scar_confirmed_over_exactly_half_its_pixels_is_kept():
+    """ISOLATED_CONFIRMED_SHARE 0.5: 32 confirmed of 64 px is enough; 31 of 64 is not."""
+    half = block(slice(40, 48), slice(40, 48), CONFIDENCE_LOW)
+    half[40:44, 40:48] = CONFIDENCE_NOMINAL  # 4 rows × 8 = 32 px, a 3 × 3 core inside
+    assert (half == CONFIDENCE_NOMINAL).sum() == 32 and (half > 0).sum() == 64
+    assert len(scars(half)) == 1
+    under = half.copy()
+    under[43, 47] = CONFIDENCE_LOW  # 31 px
+    assert scars(under).empty
+
+
+def test_a_scar_of_exactly_twice_the_mapping_unit_is_not_small():
+    """SMALL_AREA_FACTOR and LOW_AREA_FACTOR 2: 100 px (1 ha) alone, far from other change, is not
+    held to the isolation rule and is large enough for single-look (low) evidence; 99 px is both
+    small and too small for low evidence."""
+    core_only = block(slice(40, 50), slice(40, 50), CONFIDENCE_LOW)  # 10 × 10 = 100 px
+    core_only[44:47, 44:47] = CONFIDENCE_NOMINAL  # confirmed on a 3 × 3 core only
+    assert len(scars(core_only)) == 1
+    low = block(slice(40, 50), slice(40, 50), CONFIDENCE_LOW)
+    table = scars(low)
+    assert table["confidence"].tolist() == ["low"] and table["area_ha"].tolist() == pytest.approx([1.0])
+    for confidence in (core_only, low):
+        short = confidence.copy()
+        short[49, 49] = 0  # 99 px
+        assert scars(short).empty
