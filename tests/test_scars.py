@@ -130,7 +130,7 @@ def test_a_small_isolated_scar_must_be_confirmed_over_half_its_pixels():
     shaky[42:45, 42:45] = CONFIDENCE_NOMINAL
     assert scars(shaky).empty
     half = shaky.copy()
-    half[40:44, 40:48] = CONFIDENCE_NOMINAL  # 32 of 64 px
+    half[40:44, 40:48] = CONFIDENCE_NOMINAL  # the top half and the core: 35 of 64 px
     assert len(scars(half)) == 1
     neighbour = shaky.copy()
     neighbour[40:48, 55:60] = CONFIDENCE_LOW  # other change 70 m away: a growing front, not a speck
