@@ -429,7 +429,7 @@ EQUIVALENT: dict[str, str] = {
 
 GENERATE_IN: dict[str, tuple[str, ...]] = {
     "pipeline.change": ("detect_block", "hazy"),
-    "pipeline.scars": ("find_scars", "object_confidence", "_isolated_and_unsure"),
+    "pipeline.scars": ("find_scars", "object_confidence", "_isolated_and_unsure", "channel_belt"),
     "pipeline.lifecycle": ("match_alerts", "update_lifecycle"),
     "pipeline.state": ("resolve_window",),
 }

@@ -7,8 +7,16 @@ import numpy as np
 import pytest
 from affine import Affine
 
-from pipeline.change import CONFIDENCE_HIGH, CONFIDENCE_LOW, CONFIDENCE_NOMINAL, FIELDS, n_fields
-from pipeline.scars import find_scars
+from pipeline.change import (
+    CONFIDENCE_HIGH,
+    CONFIDENCE_LOW,
+    CONFIDENCE_NOMINAL,
+    FIELDS,
+    PATH_FOREST_LOSS,
+    PATH_MINING_SURFACE,
+    n_fields,
+)
+from pipeline.scars import NEAR_WATER_M, find_scars
 
 PIXEL_M = 10.0
 PIXEL_HA = PIXEL_M * PIXEL_M / 1e4
@@ -162,3 +170,19 @@ def test_a_scar_of_exactly_twice_the_mapping_unit_is_not_small():
         short = confidence.copy()
         short[49, 49] = 0  # 99 px
         assert scars(short).empty
+
+
+def test_new_surface_exactly_near_water_m_from_water_is_in_the_channel_belt():
+    """Water in columns 0-9; new sand (mining-surface path only) in columns 15-28: column 15 lies
+    exactly NEAR_WATER_M (6 px × 10 m) from the water, inside the channel belt, so the scar loses it
+    (14 → 13 columns of 10 px: 1.3 ha). Forest loss on the same pixels keeps the whole 1.4 ha."""
+    assert (15 - 9) * PIXEL_M == NEAR_WATER_M
+    confidence = block(slice(10, 20), slice(15, 29))
+    change = layers(confidence)
+    change["water"][:, :10] = 1
+    change["detection_path"][:] = np.where(confidence > 0, PATH_MINING_SURFACE, 0)
+    table = find_scars(change, np.ones(SHAPE, np.int32), TRANSFORM, CONFIDENCE_LOW, MMU_HA).table
+    assert table["area_ha"].tolist() == [pytest.approx(1.3)]
+    change["detection_path"][:] = np.where(confidence > 0, PATH_FOREST_LOSS, 0)
+    table = find_scars(change, np.ones(SHAPE, np.int32), TRANSFORM, CONFIDENCE_LOW, MMU_HA).table
+    assert table["area_ha"].tolist() == [pytest.approx(1.4)]
