@@ -75,20 +75,12 @@ def write_config(folder: Path, scene: Path, **changes) -> Path:
     return path
 
 
-def run_pipeline(config_path: Path, workers: int | None = None):
-    """Run the job in this process (dask's threaded scheduler), or, with ``workers``, as the CLI
-    does: on a fresh LocalCluster of that many worker processes. Only the tests whose subject is
-    the cluster (worker invariance) pay for starting one."""
+def run_pipeline(config_path: Path):
+    """Run the job in this process, on dask's threaded scheduler (the tests whose subject is the
+    cluster start one themselves: test_cluster.py, the killed run in test_lifecycle.py)."""
     from pipeline.run import run
 
-    config = load_config(config_path)
-    if workers is None:
-        return run(config)
-    from pipeline.cli import dask_client
-    from pipeline.config import DaskConfig
-
-    with dask_client(DaskConfig(n_workers=workers)):
-        return run(config)
+    return run(load_config(config_path))
 
 
 @pytest.fixture(scope="session")
