@@ -24,9 +24,8 @@ import shutil
 import subprocess
 import sys
 import textwrap
-import threading
 import zipfile
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +34,7 @@ import yaml
 from typer.testing import CliRunner
 
 from pipeline.cli import app
+from pipeline.testing.stac_api import LoopbackHttpServer
 
 from .conftest import REPO, write_config
 
@@ -138,7 +138,7 @@ def write_verdicts(path: Path, rows: list[list[str]]) -> Path:
     return path
 
 
-class LoopbackServer:
+class LoopbackServer(LoopbackHttpServer):
     """An HTTP server on 127.0.0.1 whose answers come from ``respond(method, path, body)``,
     which returns ``(status, content_type, bytes)``. Stopped on exit."""
 
@@ -175,17 +175,7 @@ class LoopbackServer:
             def do_HEAD(self):
                 self._answer("HEAD")
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(Handler)
 
 
 def stac_landing(url: str) -> dict:

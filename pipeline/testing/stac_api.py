@@ -14,7 +14,25 @@ PAGE_SIZE = 4
 STALL_S = 2.5
 
 
-class FakeStacApi:
+class LoopbackHttpServer:
+    """An HTTP server on 127.0.0.1 (a free port) running ``handler`` in a daemon thread; use as a
+    context manager: started on entry, shut down on exit. ``url`` is its base address."""
+
+    def __init__(self, handler: type[BaseHTTPRequestHandler]):
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class FakeStacApi(LoopbackHttpServer):
     """STAC API on 127.0.0.1 over a list of item dicts (landing page, conformance, POST /search
     with paging); the second page stalls once for ``stall_s`` seconds, to test client timeouts.
 
@@ -27,17 +45,7 @@ class FakeStacApi:
         self.stall_s = stall_s
         self.requests: list[tuple[str, str, dict | None]] = []
         self.stalled: dict | None = None
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(self._handler())
 
     def landing(self) -> dict:
         return {
