@@ -1,9 +1,10 @@
 """Change detection for protected areas: plan -> check -> load -> mask -> indices -> change -> scars.
 
 Each area works in its own UTM grid on the items the plan found (:mod:`pipeline.plan`).
-:func:`start_area` builds the lazy chain down to per-chunk scar candidates and, on a
-dask.distributed client, submits it; :func:`finish_area` gathers the candidates and finds the
-scars (:mod:`pipeline.streaming`: nothing of area size is gathered). :func:`detect_areas` starts
+:func:`start_area` makes one task per chunk that reads the chunk's window and reduces it to scar
+candidates (:mod:`pipeline.windows`) and, on a dask.distributed client, submits them;
+:func:`finish_area` gathers the candidates and finds the scars (:mod:`pipeline.streaming`:
+nothing of area size is gathered). :func:`detect_areas` starts
 every area before it waits for any, so areas run side by side. ``detect`` plans and detects every
 area of a config (training and notebooks use it). Nothing is classified or written here: that is
 :mod:`pipeline.batch`.
@@ -15,29 +16,27 @@ import logging
 from dataclasses import dataclass, field
 
 import dask
-import dask.array as da
 import geopandas as gpd
 import numpy as np
 import shapely
 from distributed import get_client
 
 from .aoi import load_zones
-from .change import CONFIDENCE_CODES, detect_change, family_codes
+from .change import CONFIDENCE_CODES, family_codes
 from .config import RunConfig, change_params
 from .errors import ConfigError, NoItemsError, NoValidPixelsError, PipelineError
 from .harmonize import fuse
-from .indices import compute_indices
 from .model import BANDS, AreaDetection
 from .plan import AreaPlan, plan_areas
 from .progress import Reporter
-from .streaming import candidate_tasks, find_scars_sparse, merge_candidates, rasterize_window, zone_shapes
+from .streaming import find_scars_sparse, merge_candidates, rasterize_window, zone_shapes
+from .windows import AreaJob, merge_counts, window_tasks
 from .sources.load import (
     check_items,
     check_reflectance,
     href_patcher,
     load_observations,
     make_geobox,
-    negative_fraction,
     partition_items,
     probe_items,
 )
@@ -96,23 +95,26 @@ def check_grid(config: RunConfig, plan: AreaPlan) -> None:
         analysis_grid(config, plan.area_id, area_wgs, items, int(plan.zones["utm_epsg"].iloc[0]))
 
 
-def _plan_change(config: RunConfig, items: list, geobox, patch_url):
-    """The lazy change test over ``items`` on ``geobox``: (observations, lazy dataset, is_baseline)."""
+def area_job(config: RunConfig, items: list, geobox, shapes: list[tuple]) -> tuple[AreaJob, tuple, tuple]:
+    """What every window task of an area shares, and the looks' items and platforms, from the
+    items alone (their looks are planned on one pixel of the grid: nothing is read)."""
     d = config.detection
+    groups = tuple(tuple(group) for group in partition_items(items))
+    patch_url = href_patcher(items)
+    corner = geobox[0:1, 0:1]
     parts = []
-    for group in partition_items(items):
-        part = load_observations(group, geobox, d.chunk_px, patch_url=patch_url)
-        profile = resolve_profile(group[0])
-        parts.append((part, profile.clear_mask(part.data, d.resolution_m, d.cloud_buffer_m, d.nodata_edge_m)))
-    obs, clear = fuse(parts)
-    indices = compute_indices(obs.data).assign({band: obs.data[band] for band in BANDS})
-    look_dates = [str(t)[:10] for t in obs.data["time"].values]
+    for group in groups:
+        part = load_observations(list(group), corner, 1, patch_url=patch_url)
+        parts.append((part, part.data[BANDS[0]].notnull()))
+    obs, _ = fuse(parts)
+    times = obs.data["time"].values
     baseline_end = config.periods.baseline[1].isoformat()
-    is_baseline = np.array([day <= baseline_end for day in look_dates])
-    lazy = detect_change(indices, clear, is_baseline, change_params(d), family_codes(list(obs.sensors_by_time)))
-    lazy = lazy.assign(cec_negative_fraction=negative_fraction(obs.data, clear),
-                       cec_clear_px=clear.sum(("y", "x")))
-    return obs, lazy, is_baseline
+    is_baseline = np.array([str(t)[:10] <= baseline_end for t in times])
+    job = AreaJob(groups=groups, geobox=geobox, times=times, is_baseline=is_baseline,
+                  look_family=family_codes(list(obs.sensors_by_time)), params=change_params(d),
+                  resolution_m=d.resolution_m, cloud_buffer_m=d.cloud_buffer_m, nodata_edge_m=d.nodata_edge_m,
+                  shapes=shapes, min_px=d.min_area_ha / (d.resolution_m ** 2 / 1e4), patch_url=patch_url)
+    return job, obs.items_by_time, obs.sensors_by_time
 
 
 @dataclass
@@ -126,18 +128,18 @@ class StartedArea:
     usable: list
     """Items read (the checked ones, less any found unreadable while reading)."""
     skipped: list[dict]
-    obs: object = None
     is_baseline: np.ndarray | None = None
     look_dates: list[str] = field(default_factory=list)
+    items_by_look: tuple = ()
+    sensors_by_look: tuple = ()
     work: list = field(default_factory=list)
-    """Per chunk a task giving its scar candidates, then the per-look negative-reflectance share
-    and clear-pixel count."""
+    """Per chunk a task giving its scar candidates and per-look counts (:mod:`pipeline.windows`)."""
     futures: list | None = None
     """The work's futures when a dask.distributed client runs it."""
 
     @property
     def n_chunks(self) -> int:
-        return len(self.work) - 2
+        return len(self.work)
 
 
 def _check_area(config: RunConfig, plan: AreaPlan) -> StartedArea:
@@ -165,24 +167,20 @@ def _check_area(config: RunConfig, plan: AreaPlan) -> StartedArea:
 
 
 def _submit(config: RunConfig, area: StartedArea, reporter: Reporter, client) -> None:
-    """Plan load -> mask -> indices -> change -> per-chunk scar candidates over the area's usable
-    items; with a client, submit it at once."""
+    """One window task per chunk (load -> mask -> indices -> change -> scar candidates) over the
+    area's usable items; with a client, submit them at once."""
     geobox = area.geobox
-    with reporter.stage(f"[{area.plan.area_id}] plan load, mask, indices, change ({geobox.shape[0]}×{geobox.shape[1]} px)"):
-        obs, lazy, is_baseline = _plan_change(config, area.usable, geobox, href_patcher(area.usable))
-        reductions = [da.asarray(lazy[name].data) for name in ("cec_negative_fraction", "cec_clear_px")]
-        change = lazy.drop_vars(["cec_negative_fraction", "cec_clear_px"])
-        tasks, reduced = candidate_tasks(change, zone_shapes(area.zones), geobox.transform,
-                                         config.detection.min_area_ha, *reductions)
-    area.obs, area.is_baseline = obs, is_baseline
-    area.look_dates = [str(t)[:10] for t in obs.data["time"].values]
-    area.work = [*tasks, *reduced]
+    with reporter.stage(f"[{area.plan.area_id}] plan windows ({geobox.shape[0]}×{geobox.shape[1]} px)"):
+        job, area.items_by_look, area.sensors_by_look = area_job(config, area.usable, geobox, zone_shapes(area.zones))
+        area.work = window_tasks(job, config.detection.chunk_px)
+    area.is_baseline = job.is_baseline
+    area.look_dates = [str(t)[:10] for t in job.times]
     area.futures = client.compute(area.work) if client is not None else None
 
 
 def start_area(config: RunConfig, plan: AreaPlan, reporter: Reporter, client=None) -> StartedArea:
-    """Check and plan one area's load -> mask -> indices -> change -> scar candidates; with a client,
-    submit it at once (areas then run side by side on the cluster)."""
+    """Check one area and plan its window tasks (load -> mask -> indices -> change -> scar
+    candidates); with a client, submit them at once (areas then run side by side on the cluster)."""
     area = _check_area(config, plan)
     _submit(config, area, reporter, client)
     return area
@@ -227,15 +225,15 @@ def finish_area(config: RunConfig, area: StartedArea, reporter: Reporter, client
             _submit(config, area, reporter, client)
     else:
         raise NoItemsError(f"area {area_id}: no readable items: {area.skipped}")
-    *parts, fractions, clear_px = results
+    fractions, clear_px = merge_counts(results)
     is_baseline = area.is_baseline
     clear_looks = {"baseline": int((clear_px[is_baseline] > 0).sum()), "monitor": int((clear_px[~is_baseline] > 0).sum())}
     if clear_looks["monitor"] == 0:
         log.warning("area %s: 0 clear monitor looks of %d loaded (every monitor pixel cloud, shadow or nodata; "
                     "%d clear baseline looks): no change could be seen, so no alert could be raised",
                     area_id, int((~is_baseline).sum()), clear_looks["baseline"])
-    check_reflectance(np.asarray(fractions), area.obs.items_by_time)
-    candidates = merge_candidates(parts)
+    check_reflectance(fractions, area.items_by_look)
+    candidates = merge_candidates([r.candidates for r in results])
     if not candidates.any_baseline:
         raise NoValidPixelsError(
             f"area {area_id}: no clear baseline pixel in {config.periods.baseline[0]}..{config.periods.baseline[1]}"
@@ -250,8 +248,8 @@ def finish_area(config: RunConfig, area: StartedArea, reporter: Reporter, client
         zones=area.zones,
         scars=scars,
         look_dates=area.look_dates,
-        items_by_look=list(area.obs.items_by_time),
-        sensors_by_look=list(area.obs.sensors_by_time),
+        items_by_look=list(area.items_by_look),
+        sensors_by_look=list(area.sensors_by_look),
         n_baseline_looks=int(is_baseline.sum()),
         skipped=area.skipped,
         grid_shape=tuple(area.geobox.shape),

@@ -165,10 +165,11 @@ that answers HTTP 500 fails its read soon, and :func:`probe_items` then skips it
 def load_observations(
     items: Sequence[pystac.Item],
     geobox: GeoBox,
-    chunk_px: int,
+    chunk_px: int | None,
     patch_url: Callable[[str], str] | None = None,
 ) -> Observations:
-    """Load items of one profile onto ``geobox`` as a lazy (dask) reflectance cube.
+    """Load items of one profile onto ``geobox`` as a lazy (dask) reflectance cube of
+    ``chunk_px``² chunks, or read it at once into numpy when ``chunk_px`` is None.
 
     Same-solar-day items are mosaicked into one time step (odc-stac reprojects every tile,
     whatever its MGRS tile or UTM zone, onto the grid). Reflectance = DN × scale + offset per
@@ -203,7 +204,7 @@ def load_observations(
             items,
             bands=list(keys.values()),
             geobox=geobox,
-            chunks={"time": 1, "y": chunk_px, "x": chunk_px},
+            chunks=None if chunk_px is None else {"time": 1, "y": chunk_px, "x": chunk_px},
             groupby=lambda item, parsed, idx: solar_day(item),
             resampling={k: v for k, v in resampling.items() if k in keys.values()},
             patch_url=patch_url,

@@ -1,0 +1,153 @@
+"""Change detection window by window: each chunk of an area's grid is one task that reads its own
+pixels and runs load -> mask -> indices -> change -> scar candidates on numpy.
+
+A task reads its chunk, a halo of the context margin around it (the neighbours' pixels that
+components and the features' context need, :mod:`pipeline.streaming`) and, around that, a pad as
+deep as the largest mask buffer (cloud buffer, nodata edge), so that the grown masks, and hence
+every change layer, are exact on the chunk and its halo. It returns the chunk's sparse
+:class:`~pipeline.streaming.Candidates` and its per-look pixel counts, nothing else.
+
+So tasks are independent (no halo is exchanged between them), nothing of area size exists in any
+process, and a worker holds the looks of one window per thread: memory does not grow with the area.
+Building an area's work is one small task per chunk, not a graph of every band, look and stage.
+Each destination pixel is read the same way whatever the window (odc-stac computes it from the
+source pixels around it), so the candidates are those of the whole grid, for any ``chunk_px``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pystac
+from odc.geo.geobox import GeoBox
+
+from .change import ChangeParams, detect_change
+from .harmonize import fuse
+from .indices import compute_indices
+from .model import BANDS
+from .sources.load import NEGATIVE_REFLECTANCE, load_observations
+from .sources.registry import resolve_profile
+from .streaming import Candidates, block_candidates, context_px, rasterize_window
+
+
+@dataclass(frozen=True)
+class AreaJob:
+    """What every window task of one area shares (sent to each worker once)."""
+
+    groups: tuple[tuple[pystac.Item, ...], ...]
+    """Items in loadable groups (:func:`pipeline.sources.load.partition_items`)."""
+    geobox: GeoBox
+    """The area's analysis grid."""
+    times: np.ndarray
+    """datetime64 of each look, in the fused order every window must give."""
+    is_baseline: np.ndarray
+    look_family: np.ndarray
+    params: ChangeParams
+    resolution_m: float
+    cloud_buffer_m: float
+    nodata_edge_m: float
+    shapes: list[tuple]
+    """Zones to rasterize ((geometry, 1-based zone row) pairs, :func:`pipeline.streaming.zone_shapes`)."""
+    min_px: float
+    """Mapping unit in pixels: smaller components get no context."""
+    patch_url: Callable[[str], str] | None = None
+
+    @property
+    def halo_px(self) -> int:
+        return context_px(self.resolution_m)
+
+    @property
+    def pad_px(self) -> int:
+        """The largest mask buffer in pixels: reading this much more makes the grown masks exact."""
+        return max(int(round(m / self.resolution_m)) for m in (self.cloud_buffer_m, self.nodata_edge_m, 0.0))
+
+
+@dataclass
+class WindowResult:
+    """What one chunk gives back."""
+
+    candidates: Candidates
+    negative_px: np.ndarray
+    """int64 per look: clear pixels of the chunk whose darkest visible band is below −0.05."""
+    valid_px: np.ndarray
+    """int64 per look: clear pixels of the chunk with a value in the darkest visible band."""
+    clear_px: np.ndarray
+    """int64 per look: clear pixels of the chunk."""
+
+
+def change_on(job: AreaJob, geobox: GeoBox, chunk_px: int | None = None):
+    """Load, mask, indices and change test of the job's items on ``geobox`` (eager numpy when
+    ``chunk_px`` is None, else lazy dask chunks): (fused observations, clear mask, change layers)."""
+    parts = []
+    for group in job.groups:
+        part = load_observations(list(group), geobox, chunk_px, patch_url=job.patch_url)
+        profile = resolve_profile(group[0])
+        parts.append((part, profile.clear_mask(part.data, job.resolution_m, job.cloud_buffer_m, job.nodata_edge_m)))
+    obs, clear = fuse(parts)
+    times = obs.data["time"].values
+    if times.shape != job.times.shape or (times != job.times).any():
+        raise RuntimeError(f"looks loaded on a window ({times}) differ from the area's plan ({job.times})")
+    indices = compute_indices(obs.data).assign({band: obs.data[band] for band in BANDS})
+    change = detect_change(indices, clear, job.is_baseline, job.params, job.look_family)
+    return obs, clear, change
+
+
+def window_task(job: AreaJob, row0: int, col0: int, rows: int, cols: int) -> WindowResult:
+    """Candidates and per-look counts of the chunk ``rows`` × ``cols`` at (``row0``, ``col0``) of
+    the job's grid (runs on a worker)."""
+    height, width = job.geobox.shape
+    halo, pad = job.halo_px, job.pad_px
+    top, left = min(halo, row0), min(halo, col0)
+    bottom, right = min(halo, height - row0 - rows), min(halo, width - col0 - cols)
+    block_r0, block_c0 = row0 - top, col0 - left
+    block_shape = (top + rows + bottom, left + cols + right)
+    read_r0, read_c0 = max(block_r0 - pad, 0), max(block_c0 - pad, 0)
+    read_r1 = min(block_r0 + block_shape[0] + pad, height)
+    read_c1 = min(block_c0 + block_shape[1] + pad, width)
+    obs, clear, change = change_on(job, job.geobox[read_r0:read_r1, read_c0:read_c1])
+    in_read = (slice(block_r0 - read_r0, block_r0 - read_r0 + block_shape[0]),
+               slice(block_c0 - read_c0, block_c0 - read_c0 + block_shape[1]))
+    layers = {name: np.asarray(change[name].data)[(..., *in_read)] for name in change.data_vars}
+    zone = rasterize_window(job.shapes, job.geobox.transform, block_r0, block_c0, block_shape)
+    core = (slice(top, top + rows), slice(left, left + cols))
+    open_edges = (block_r0 > 0, block_r0 + block_shape[0] < height, block_c0 > 0, block_c0 + block_shape[1] < width)
+    candidates = block_candidates(layers, zone, block_r0, block_c0, width, core, open_edges, job.min_px, job.halo_px)
+    # per-look counts over the chunk's own pixels (pipeline.sources.load.negative_fraction, summed)
+    own = (slice(row0 - read_r0, row0 - read_r0 + rows), slice(col0 - read_c0, col0 - read_c0 + cols))
+    data = obs.data
+    darkest = np.fmin(np.fmin(data["blue"].data, data["green"].data), data["red"].data)[(slice(None), *own)]
+    seen = np.asarray(clear.data)[(slice(None), *own)]
+    valid = ~np.isnan(darkest) & seen
+    return WindowResult(candidates=candidates,
+                        negative_px=((darkest < NEGATIVE_REFLECTANCE) & valid).sum(axis=(1, 2), dtype=np.int64),
+                        valid_px=valid.sum(axis=(1, 2), dtype=np.int64),
+                        clear_px=seen.sum(axis=(1, 2), dtype=np.int64))
+
+
+def chunk_origins(size: int, chunk_px: int) -> list[tuple[int, int]]:
+    """(start, length) of each chunk along an axis of ``size`` pixels."""
+    return [(start, min(chunk_px, size - start)) for start in range(0, size, chunk_px)]
+
+
+def window_tasks(job: AreaJob, chunk_px: int) -> list:
+    """One delayed :func:`window_task` per ``chunk_px``² chunk of the job's grid, in raster order;
+    the job travels once (one key shared by every task)."""
+    import dask
+
+    shared = dask.delayed(job, name=f"area-job-{uuid.uuid4().hex}", traverse=False)
+    task = dask.delayed(window_task, pure=True)
+    height, width = job.geobox.shape
+    return [task(shared, r0, c0, rows, cols)
+            for r0, rows in chunk_origins(height, chunk_px) for c0, cols in chunk_origins(width, chunk_px)]
+
+
+def merge_counts(results: Sequence[WindowResult]) -> tuple[np.ndarray, np.ndarray]:
+    """Per look over the whole grid: the negative-reflectance share of clear valid pixels (as
+    :func:`pipeline.sources.load.negative_fraction`) and the clear-pixel count."""
+    negative = np.sum([r.negative_px for r in results], axis=0)
+    valid = np.sum([r.valid_px for r in results], axis=0)
+    clear = np.sum([r.clear_px for r in results], axis=0)
+    return negative / np.clip(valid, 1, None), clear
