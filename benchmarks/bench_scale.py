@@ -325,9 +325,10 @@ def write_small_areas(scene: Path, path: Path, n: int, edge_px: int = 48) -> Pat
     return path
 
 
-def write_config(scene: Path, out: Path, areas: Path | None = None) -> Path:
+def write_config(scene: Path, out: Path, areas: Path | None = None, chunk_px: int | None = None) -> Path:
     """A cec config over the scene (alerts only: no evidence bundles, no report); ``areas``: other
-    area polygons (no buffer zones) instead of the scene's protected area."""
+    area polygons (no buffer zones) instead of the scene's protected area; ``chunk_px``: another
+    ``detection.chunk_px`` than the default."""
     meta = json.loads((scene / "done.json").read_text())
     dates = meta["dates"]
     base_end = dates[meta["n_baseline"] - 1]
@@ -345,7 +346,7 @@ periods:
   baseline: [2018-01-01, {base_end}]
   monitor: [2019-01-01, 2021-12-31]
 model: {MODEL}
-output:
+{f"detection:{chr(10)}  chunk_px: {chunk_px}{chr(10)}" if chunk_px else ""}output:
   dir: {out}
   formats: [geojson]
   evidence: false
@@ -461,13 +462,13 @@ def measure_variant(variant: str, scene: Path, log: Path) -> dict:
     return row | {k: (round(v, 3) if isinstance(v, float) else v) for k, v in work.items()}
 
 
-def bench_one(scene: Path, work: Path, skip_plain: bool) -> dict:
+def bench_one(scene: Path, work: Path, skip_plain: bool, chunk_px: int | None = None) -> dict:
     row: dict = {}
     row["floor"] = measure_variant("floor", scene, work / "floor.log")
     if not skip_plain:
         row["plain"] = measure_variant("plain", scene, work / "plain.log")
     out = work / "cec-out"
-    config = write_config(scene, out)
+    config = write_config(scene, out, chunk_px=chunk_px)
     cec = str(Path(sys.executable).with_name("cec"))
     row["cec"] = measure([cec, "run", "--config", str(config)], work / "cec.log")
     alerts = json.loads((out / "alerts.geojson").read_text())["features"]
@@ -536,6 +537,8 @@ def main() -> None:
     parser.add_argument("--areas", type=int, default=0,
                         help="also: this many 48² px areas on the smallest scene, for the per-area overhead")
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
+    parser.add_argument("--chunk-px", type=int, default=None, help="detection.chunk_px of cec (default: the config default)")
+    parser.add_argument("--skip-plain", action="store_true", help="time only the floor and cec")
     parser.add_argument("--variant", choices=["floor", "plain"], help=argparse.SUPPRESS)
     parser.add_argument("scene", nargs="?", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -554,7 +557,7 @@ def main() -> None:
         print(f"scene {size}² × {looks} looks ready in {time.perf_counter() - t0:.0f} s ({scene})", flush=True)
         with tempfile.TemporaryDirectory(prefix="bench-scale-", dir=args.cache) as tmp:
             skip_plain = size * size / 1e6 * looks > args.plain_max_mpx
-            row = {"size_px": size, "looks": looks, "scene_mpx": size * size / 1e6, **bench_one(scene, Path(tmp), skip_plain)}
+            row = {"size_px": size, "looks": looks, "scene_mpx": size * size / 1e6, **bench_one(scene, Path(tmp), skip_plain or args.skip_plain, args.chunk_px)}
         cec, floor = row["cec"], row["floor"]
         row["cec_over_floor"] = round(cec["seconds"] / floor["seconds"], 2)
         if "plain" in row:
