@@ -307,7 +307,11 @@ def detect_block(
                                                    np.where(confidence == CONFIDENCE_LOW, last_clear, -1))),
     ]
     bits = np.packbits(evidence_looks, axis=0)
-    return np.concatenate([np.stack([np.asarray(x, dtype=np.float32) for x in layers]), bits.astype(np.float32)])
+    out = np.empty((len(layers) + bits.shape[0],) + ndvi.shape[1:], dtype=np.float32)
+    for k, layer in enumerate(layers):
+        out[k] = layer
+    out[len(layers):] = bits
+    return out
 
 
 def _prior_look(seen: np.ndarray, flagged: np.ndarray, onset: np.ndarray) -> np.ndarray:

@@ -128,8 +128,11 @@ def window_task(job: AreaJob, row0: int, col0: int, rows: int, cols: int) -> Win
 
 
 def chunk_origins(size: int, chunk_px: int) -> list[tuple[int, int]]:
-    """(start, length) of each chunk along an axis of ``size`` pixels."""
-    return [(start, min(chunk_px, size - start)) for start in range(0, size, chunk_px)]
+    """(start, length) of each chunk along an axis of ``size`` pixels: as few chunks as keep each
+    within ``chunk_px``, of equal length (±1), so that the tasks take about equally long."""
+    n = -(-size // chunk_px)
+    edges = [size * k // n for k in range(n + 1)]
+    return [(a, b - a) for a, b in zip(edges, edges[1:])]
 
 
 def window_tasks(job: AreaJob, chunk_px: int) -> list:

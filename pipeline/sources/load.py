@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
 
+import numba
 import numpy as np
 import odc.stac
 import pystac
@@ -198,13 +199,16 @@ def load_observations(
     resampling = {key: "bilinear" for key in profile.assets.values()}
     if profile.mask_asset:
         resampling[profile.mask_asset] = "nearest"
+    eager = chunk_px is None
+    # eager: one read of the whole window per file (odc-stac's own eager load cuts it in 2048² pieces)
+    chunk_yx = geobox.shape if eager else (chunk_px, chunk_px)
     # odc-stac captures the active GDAL options into the graph (they travel to the workers)
     with rasterio.Env(**READ_GDAL_OPTIONS):
         raw = odc.stac.load(
             items,
             bands=list(keys.values()),
             geobox=geobox,
-            chunks=None if chunk_px is None else {"time": 1, "y": chunk_px, "x": chunk_px},
+            chunks={"time": 1, "y": chunk_yx[0], "x": chunk_yx[1]},
             groupby=lambda item, parsed, idx: solar_day(item),
             resampling={k: v for k, v in resampling.items() if k in keys.values()},
             patch_url=patch_url,
@@ -212,14 +216,20 @@ def load_observations(
         )
     if raw.sizes["time"] != len(days):
         raise InputError(f"expected {len(days)} observations after grouping, odc-stac gave {raw.sizes['time']}")
+    if eager:
+        with rasterio.Env(**READ_GDAL_OPTIONS):
+            raw = raw.compute(scheduler="synchronous")
 
     out = {}
     for band, key in profile.assets.items():
         scale_offset = np.array([profile.scale_offset(groups[d][0], key) for d in days], dtype="float64")
-        scale = xr.DataArray(scale_offset[:, 0].astype("float32"), dims="time")
-        offset = xr.DataArray(scale_offset[:, 1].astype("float32"), dims="time")
+        scale, offset = scale_offset[:, 0].astype("float32"), scale_offset[:, 1].astype("float32")
         dn = raw[key]
-        out[band] = (dn.astype("float32") * scale + offset).where(dn != profile.nodata)
+        if eager:
+            out[band] = dn.copy(data=dn_to_reflectance(dn.values, scale, offset, profile.nodata))
+        else:
+            scale, offset = xr.DataArray(scale, dims="time"), xr.DataArray(offset, dims="time")
+            out[band] = (dn.astype("float32") * scale + offset).where(dn != profile.nodata)
     if profile.mask_band in keys:
         out[profile.mask_band] = raw[profile.mask_asset]
     data = xr.Dataset(out, coords={"time": raw.time, "y": raw.y, "x": raw.x})
@@ -230,6 +240,28 @@ def load_observations(
         items_by_time=tuple(tuple(i.id for i in groups[d]) for d in days),
         sensors_by_time=tuple(profile.platform(groups[d][0]) for d in days),
     )
+
+
+@numba.njit(cache=True, nogil=True)
+def _scale(dn, scale, offset, nodata, has_nodata, out):
+    for t in range(dn.shape[0]):
+        for i in range(dn.shape[1]):
+            for j in range(dn.shape[2]):
+                value = dn[t, i, j]
+                if has_nodata and value == nodata:
+                    out[t, i, j] = np.float32(np.nan)
+                else:
+                    out[t, i, j] = np.float32(value) * scale[t] + offset[t]
+
+
+def dn_to_reflectance(dn: np.ndarray, scale: np.ndarray, offset: np.ndarray, nodata) -> np.ndarray:
+    """float32 (time, y, x) reflectance ``DN × scale + offset`` (float32 arithmetic, per look), NaN
+    where DN equals ``nodata``: bit for bit what the lazy path's xarray expression gives, in one pass."""
+    out = np.empty(dn.shape, dtype=np.float32)
+    has_nodata = nodata is not None
+    _scale(dn, scale.astype(np.float32), offset.astype(np.float32), dn.dtype.type(nodata if has_nodata else 0),
+           has_nodata, out)
+    return out
 
 
 NEGATIVE_REFLECTANCE = -0.05
