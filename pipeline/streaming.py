@@ -1,7 +1,7 @@
 """Scars of a whole area without gathering its grid: chunk by chunk, merged across chunk borders.
 
-The change layers of an area (:func:`pipeline.change.detect_change`, lazy) are reduced chunk by
-chunk, on the dask workers, to what scars need (:func:`block_candidates`):
+Each chunk's change layers (computed on its window by :mod:`pipeline.windows`, on the dask
+workers) are reduced to what scars need (:func:`block_candidates`):
 
 - the *candidate* pixels (confidence ≥ low inside a monitored zone) with every change layer's
   value there;
@@ -318,92 +318,3 @@ def find_scars_sparse(cands: Candidates, grid_shape: tuple[int, int], transform:
     table = pd.concat(kept, ignore_index=True)
     table["label"] = np.arange(1, len(table) + 1)
     return table[empty.columns]
-
-
-def _block_task(block: np.ndarray, layout: list[tuple[str, int, int, np.dtype, bool]], shapes: list[tuple],
-                transform: Affine, row0: int, col0: int, grid_shape: tuple[int, int], core_shape: tuple[int, int],
-                halo: tuple[int, int], min_px: float, margin_px: int) -> Candidates:
-    """Candidates and context of one chunk (runs on a worker). ``block`` holds the stacked change
-    layers of the chunk plus a halo of ``halo`` (rows, columns) on every side but the grid's
-    edges; the chunk's own pixels start at grid row ``row0`` and column ``col0``."""
-    layers = {}
-    for name, start, stop, dtype, flat in layout:
-        values = block[start:stop].astype(dtype, copy=False)
-        layers[name] = values[0] if flat else values
-    height, width = grid_shape
-    top, left = min(halo[0], row0), min(halo[1], col0)
-    core = (slice(top, top + core_shape[0]), slice(left, left + core_shape[1]))
-    if block.shape[1] != top + core_shape[0] + min(halo[0], height - row0 - core_shape[0]) or \
-            block.shape[2] != left + core_shape[1] + min(halo[1], width - col0 - core_shape[1]):
-        raise ValueError(f"chunk at ({row0}, {col0}): block {block.shape[1:]} does not hold its core and halo")
-    block_rows0, block_cols0 = row0 - top, col0 - left
-    open_edges = (block_rows0 > 0, block_rows0 + block.shape[1] < height,
-                  block_cols0 > 0, block_cols0 + block.shape[2] < width)
-    zone = rasterize_window(shapes, transform, block_rows0, block_cols0, block.shape[1:])
-    return block_candidates(layers, zone, block_rows0, block_cols0, width, core, open_edges, min_px, margin_px)
-
-
-def candidate_tasks(change, shapes: list[tuple], transform: Affine, min_area_ha: float, *also) -> tuple[list, list]:
-    """One dask task per chunk of the lazy change layers (an xarray Dataset of (y, x) and
-    (k, y, x) variables, as :func:`pipeline.change.detect_change` returns), each giving that
-    chunk's :class:`Candidates` (with the context of components of ``min_area_ha`` or more).
-
-    Each task sees its chunk plus a halo of the context margin (``dask.array.overlap``: every
-    chunk is still computed once). ``also``: other dask arrays computed with them (e.g. a per-look
-    reduction over the same loaded pixels); the graph is optimised once for all, so that every
-    chunk is read and tested once. Returns the chunk tasks and one delayed numpy array per ``also``.
-    """
-    import dask
-    import dask.array as da
-
-    names = [n for n, v in change.data_vars.items() if v.dims[-2:] == ("y", "x")]
-    parts, layout, start = [], [], 0
-    for name in names:
-        data = change[name].data
-        if not isinstance(data, da.Array):
-            data = da.from_array(np.asarray(data), chunks=-1)
-        depth = 1 if data.ndim == 2 else data.shape[0]
-        parts.append(data[None] if data.ndim == 2 else data)
-        layout.append((name, start, start + depth, data.dtype, data.ndim == 2))
-        start += depth
-    stacked = da.concatenate(parts, axis=0).rechunk({0: -1})
-    grid_shape = tuple(int(s) for s in stacked.shape[1:])
-    margin = context_px(abs(transform.a))
-    # A halo needs chunks at least as deep as it is: merge thinner ones (the last row or column).
-    chunks = [_merge_thin(c, margin) for c in stacked.chunks[1:]]
-    if chunks != list(stacked.chunks[1:]):
-        stacked = stacked.rechunk({1: chunks[0], 2: chunks[1]})
-    stacked, *also = dask.optimize(stacked, *also)
-    # no halo along an axis of one chunk (nothing lies beyond it)
-    halo = tuple(margin if len(c) > 1 else 0 for c in chunks)
-    with_halo = da.overlap.overlap(stacked, depth={0: 0, 1: halo[0], 2: halo[1]}, boundary="none") \
-        if any(halo) else stacked
-    blocks = with_halo.to_delayed(optimize_graph=False)[0]
-    rows0 = np.concatenate([[0], np.cumsum(chunks[0])[:-1]])
-    cols0 = np.concatenate([[0], np.cumsum(chunks[1])[:-1]])
-    min_px = min_area_ha / (abs(transform.a * transform.e) / 1e4)
-    shapes_key = dask.delayed(shapes, traverse=False)
-    task = dask.delayed(_block_task, pure=True)
-    tasks = [task(blocks[i, j], layout, shapes_key, transform, int(r0), int(c0), grid_shape,
-                  (int(chunks[0][i]), int(chunks[1][j])), halo, min_px, margin)
-             for i, r0 in enumerate(rows0) for j, c0 in enumerate(cols0)]
-    if any(a.ndim != 1 for a in also):
-        raise ValueError("candidate_tasks: only 1-D arrays can be computed alongside")
-    joined = [dask.delayed(np.concatenate, pure=True)(list(a.to_delayed(optimize_graph=False).ravel())) for a in also]
-    return tasks, joined
-
-
-def _merge_thin(sizes: tuple[int, ...], depth: int) -> tuple[int, ...]:
-    """Chunk sizes along one axis with every chunk at least ``depth`` deep (a thin one joins its
-    neighbour); unchanged when there is one chunk."""
-    out = list(sizes)
-    i = 0
-    while len(out) > 1 and i < len(out):
-        if out[i] < depth:
-            j = i - 1 if i == len(out) - 1 else i + 1
-            out[min(i, j)] = out[i] + out[j]
-            del out[max(i, j)]
-            i = 0
-            continue
-        i += 1
-    return tuple(out)

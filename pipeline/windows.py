@@ -95,31 +95,72 @@ def change_on(job: AreaJob, geobox: GeoBox, chunk_px: int | None = None):
     return obs, clear, change
 
 
+@dataclass(frozen=True)
+class WindowGeometry:
+    """Where a chunk's block (the chunk plus its halo) and its read window (the block plus the
+    mask pad) lie in the grid, all clipped to the grid."""
+
+    block_origin: tuple[int, int]
+    """Grid (row, column) of the block's pixel (0, 0)."""
+    block_shape: tuple[int, int]
+    core: tuple[slice, slice]
+    """The chunk's own pixels in the block."""
+    open_edges: tuple[bool, bool, bool, bool]
+    """Which block edges (top, bottom, left, right) are not the grid's."""
+    read: tuple[slice, slice]
+    """Grid rows and columns to read."""
+
+    @property
+    def block_in_read(self) -> tuple[slice, slice]:
+        (r0, c0), (h, w) = self.block_origin, self.block_shape
+        return (slice(r0 - self.read[0].start, r0 - self.read[0].start + h),
+                slice(c0 - self.read[1].start, c0 - self.read[1].start + w))
+
+    @property
+    def core_in_read(self) -> tuple[slice, slice]:
+        rows, cols = self.block_in_read
+        return (slice(rows.start + self.core[0].start, rows.start + self.core[0].stop),
+                slice(cols.start + self.core[1].start, cols.start + self.core[1].stop))
+
+
+def window_geometry(grid_shape: tuple[int, int], row0: int, col0: int, rows: int, cols: int, halo: int,
+                    pad: int = 0) -> WindowGeometry:
+    """The block and read window of the chunk ``rows`` × ``cols`` at (``row0``, ``col0``)."""
+    height, width = grid_shape
+    top, left = min(halo, row0), min(halo, col0)
+    bottom, right = min(halo, height - row0 - rows), min(halo, width - col0 - cols)
+    r0, c0 = row0 - top, col0 - left
+    shape = (top + rows + bottom, left + cols + right)
+    return WindowGeometry(
+        block_origin=(r0, c0), block_shape=shape,
+        core=(slice(top, top + rows), slice(left, left + cols)),
+        open_edges=(r0 > 0, r0 + shape[0] < height, c0 > 0, c0 + shape[1] < width),
+        read=(slice(max(r0 - pad, 0), min(r0 + shape[0] + pad, height)),
+              slice(max(c0 - pad, 0), min(c0 + shape[1] + pad, width))))
+
+
+def reduce_block(layers: dict[str, np.ndarray], geometry: WindowGeometry, shapes: list[tuple], transform,
+                 grid_width: int, min_px: float, margin_px: int) -> Candidates:
+    """A chunk's candidates and context from the change layers of its block (pure)."""
+    zone = rasterize_window(shapes, transform, *geometry.block_origin, geometry.block_shape)
+    return block_candidates(layers, zone, *geometry.block_origin, grid_width, geometry.core, geometry.open_edges,
+                            min_px, margin_px)
+
+
 def window_task(job: AreaJob, row0: int, col0: int, rows: int, cols: int) -> WindowResult:
     """Candidates and per-look counts of the chunk ``rows`` × ``cols`` at (``row0``, ``col0``) of
     the job's grid (runs on a worker)."""
-    height, width = job.geobox.shape
-    halo, pad = job.halo_px, job.pad_px
-    top, left = min(halo, row0), min(halo, col0)
-    bottom, right = min(halo, height - row0 - rows), min(halo, width - col0 - cols)
-    block_r0, block_c0 = row0 - top, col0 - left
-    block_shape = (top + rows + bottom, left + cols + right)
-    read_r0, read_c0 = max(block_r0 - pad, 0), max(block_c0 - pad, 0)
-    read_r1 = min(block_r0 + block_shape[0] + pad, height)
-    read_c1 = min(block_c0 + block_shape[1] + pad, width)
-    obs, clear, change = change_on(job, job.geobox[read_r0:read_r1, read_c0:read_c1])
-    in_read = (slice(block_r0 - read_r0, block_r0 - read_r0 + block_shape[0]),
-               slice(block_c0 - read_c0, block_c0 - read_c0 + block_shape[1]))
-    layers = {name: np.asarray(change[name].data)[(..., *in_read)] for name in change.data_vars}
-    zone = rasterize_window(job.shapes, job.geobox.transform, block_r0, block_c0, block_shape)
-    core = (slice(top, top + rows), slice(left, left + cols))
-    open_edges = (block_r0 > 0, block_r0 + block_shape[0] < height, block_c0 > 0, block_c0 + block_shape[1] < width)
-    candidates = block_candidates(layers, zone, block_r0, block_c0, width, core, open_edges, job.min_px, job.halo_px)
+    geometry = window_geometry(tuple(job.geobox.shape), row0, col0, rows, cols, job.halo_px, job.pad_px)
+    obs, clear, change = change_on(job, job.geobox[geometry.read])
+    block = geometry.block_in_read
+    layers = {name: np.asarray(change[name].data)[(..., *block)] for name in change.data_vars}
+    candidates = reduce_block(layers, geometry, job.shapes, job.geobox.transform, job.geobox.shape[1],
+                              job.min_px, job.halo_px)
     # per-look counts over the chunk's own pixels (pipeline.sources.load.negative_fraction, summed)
-    own = (slice(row0 - read_r0, row0 - read_r0 + rows), slice(col0 - read_c0, col0 - read_c0 + cols))
+    own = (slice(None), *geometry.core_in_read)
     data = obs.data
-    darkest = np.fmin(np.fmin(data["blue"].data, data["green"].data), data["red"].data)[(slice(None), *own)]
-    seen = np.asarray(clear.data)[(slice(None), *own)]
+    darkest = np.fmin(np.fmin(data["blue"].data, data["green"].data), data["red"].data)[own]
+    seen = np.asarray(clear.data)[own]
     valid = ~np.isnan(darkest) & seen
     return WindowResult(candidates=candidates,
                         negative_px=((darkest < NEGATIVE_REFLECTANCE) & valid).sum(axis=(1, 2), dtype=np.int64),

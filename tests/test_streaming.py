@@ -5,13 +5,10 @@ from __future__ import annotations
 
 import dataclasses
 
-import dask
-import dask.array as da
 import numpy as np
 import pandas as pd
 import pytest
 import shapely
-import xarray as xr
 from affine import Affine
 
 from pipeline.change import (
@@ -28,12 +25,13 @@ from pipeline import streaming
 from pipeline.scars import find_scars
 from pipeline.streaming import (
     Candidates,
-    candidate_tasks,
+    context_px,
     find_scars_sparse,
     label_points,
     merge_candidates,
     rasterize_window,
 )
+from pipeline.windows import chunk_origins, reduce_block, window_geometry
 
 TRANSFORM = Affine(10.0, 0, 500000.0, 0, -10.0, 8600000.0)
 SHAPE = (260, 300)
@@ -111,15 +109,24 @@ def _shapes() -> list[tuple]:
     return [(ring, 2), (core, 1)]
 
 
+def _chunk_parts(layers: dict[str, np.ndarray], chunk: int, shapes: list[tuple]) -> list[Candidates]:
+    """What the pipeline's window tasks reduce each chunk to (its block: the chunk and its halo,
+    cut here from whole-grid layers instead of computed from pixels), in raster order."""
+    shape = layers["confidence"].shape
+    halo = context_px(abs(TRANSFORM.a))
+    min_px = MIN_AREA_HA / (abs(TRANSFORM.a * TRANSFORM.e) / 1e4)
+    parts = []
+    for r0, rows in chunk_origins(shape[0], chunk):
+        for c0, cols in chunk_origins(shape[1], chunk):
+            geometry = window_geometry(shape, r0, c0, rows, cols, halo)
+            block = {k: v[(..., *geometry.read)] for k, v in layers.items()}
+            parts.append(reduce_block(block, geometry, shapes, TRANSFORM, shape[1], min_px, halo))
+    return parts
+
+
 def _streamed(layers: dict[str, np.ndarray], chunk: int) -> Candidates:
-    """The chunk tasks of the pipeline (halo and all) on dask's synchronous scheduler, merged."""
-    dims = {2: ("y", "x"), 3: ("look_byte", "y", "x")}
-    dataset = xr.Dataset({k: (dims[v.ndim], da.from_array(v, chunks=(-1,) * (v.ndim - 2) + (chunk, chunk)))
-                          for k, v in layers.items()})
-    tasks, _ = candidate_tasks(dataset, _shapes(), TRANSFORM, MIN_AREA_HA)
-    with dask.config.set(scheduler="synchronous"):
-        parts = list(dask.compute(*tasks))
-    return merge_candidates(parts[::-1])
+    """The chunks' candidates, merged (in reverse order: the order of results does not matter)."""
+    return merge_candidates(_chunk_parts(layers, chunk, _shapes())[::-1])
 
 
 def _whole_grid(layers):
@@ -200,13 +207,8 @@ def test_context_is_kept_only_within_300_m_of_what_may_become_a_scar():
     layers["confidence"][195:205, 95:105] = CONFIDENCE_NOMINAL   # 1 ha on the corner (200, 100)
     layers["confidence"][50:60, 226:246] = CONFIDENCE_NOMINAL    # 27 px east of the chunk columns 100-199
     layers["confidence"][340:360:3, 40:400:100] = CONFIDENCE_LOW    # specks, one pixel each
-    dims = {2: ("y", "x"), 3: ("look_byte", "y", "x")}
-    dataset = xr.Dataset({k: (dims[v.ndim], da.from_array(v, chunks=(-1,) * (v.ndim - 2) + (100, 100)))
-                          for k, v in layers.items()})
     everywhere = [(shapely.box(*(TRANSFORM * (0, 400)), *(TRANSFORM * (400, 0))), 1)]
-    tasks, _ = candidate_tasks(dataset, everywhere, TRANSFORM, MIN_AREA_HA)
-    with dask.config.set(scheduler="synchronous"):
-        cands = merge_candidates(list(dask.compute(*tasks)))
+    cands = merge_candidates(_chunk_parts(layers, 100, everywhere))
     rows, cols = np.divmod(cands.context, 400)
     assert cands.context.size == (70 * 70 - 100) + (70 * 80 - 200)
     corner = rows >= 100
@@ -244,15 +246,13 @@ def test_no_candidates_gives_an_empty_table():
     assert table.empty and "geometry" in table.columns
 
 
-def test_per_look_reductions_are_computed_with_the_chunks(whole):
-    layers, _ = whole
-    dims = {2: ("y", "x"), 3: ("look_byte", "y", "x")}
-    dataset = xr.Dataset({k: (dims[v.ndim], da.from_array(v, chunks=(-1,) * (v.ndim - 2) + (96, 96)))
-                          for k, v in layers.items()})
-    per_row = da.from_array(np.arange(SHAPE[0], dtype=float), chunks=96)
-    tasks, (rows,) = candidate_tasks(dataset, _shapes(), TRANSFORM, MIN_AREA_HA, per_row * 2)
-    with dask.config.set(scheduler="synchronous"):
-        *parts, rows = dask.compute(*tasks, rows)
-    assert len(parts) == 3 * 3   # the last 12 px of columns, thinner than the halo, join their neighbour
-    assert merge_candidates(parts).index.size == _streamed(layers, 100).index.size
-    assert (rows == np.arange(SHAPE[0]) * 2).all()
+def test_chunks_are_as_equal_as_possible_and_cover_the_grid():
+    """Tasks take about equally long: 2472 px in chunks of at most 2048 are two of 1236, not
+    2048 + 424 (one worker would wait for the other)."""
+    assert chunk_origins(2472, 2048) == [(0, 1236), (1236, 1236)]
+    assert chunk_origins(100, 512) == [(0, 100)]
+    for size, chunk in ((1025, 512), (260, 64), (4096, 2048), (1, 64)):
+        origins = chunk_origins(size, chunk)
+        assert origins[0][0] == 0 and sum(n for _, n in origins) == size
+        assert all(a + n == b for (a, n), (b, _) in zip(origins, origins[1:]))
+        assert max(n for _, n in origins) <= chunk and max(n for _, n in origins) - min(n for _, n in origins) <= 1
