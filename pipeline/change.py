@@ -241,6 +241,55 @@ def detect_block(
     by_surface = dropped & vegetated & mining_surface(ndvi, mndwi, blue, red, nir, swir16)
     flagged = by_forest | by_surface
 
+    # Only a pixel with a flagged look can be more than "no change": confirmation, dates and
+    # evidence run on those pixels alone (most of a block has none); every other pixel gets what
+    # no flag gives: confidence none, no look (-1), no hit, NaN evidence, no path, no look bit.
+    some = flagged.any(axis=0)
+    picked = [x[:, some] for x in (flagged, mon, base, by_forest, by_surface, ndvi, nbr, mndwi, bsi, *bands)]
+    found = _confirm(*picked, base_ndvi[some], base_nbr[some], params, look_family)
+    plane = ndvi.shape[1:]
+
+    def full(name: str, fill) -> np.ndarray:
+        values = found[name]
+        out = np.full(values.shape[:-1] + plane, fill, dtype=values.dtype)
+        out[..., some] = values
+        return out
+
+    nan = np.float32(np.nan)
+    layers = [
+        full("confidence", CONFIDENCE_NONE),
+        full("first_look", -1),
+        full("last_look", -1),
+        full("n_hits", 0),
+        base_ndvi,
+        base_mndwi,
+        full("ndvi_drop", nan),
+        full("nbr_drop", nan),
+        full("post_ndvi", nan),
+        full("post_mndwi", nan),
+        full("post_bsi", nan),
+        forest,
+        water,
+        water_seen,
+        n_base,
+        full("path", 0),
+        *full("post_bands", nan),
+        *base_bands,
+        full("prior_look", -1),
+    ]
+    bits = full("bits", 0)
+    out = np.empty((len(layers) + bits.shape[0],) + plane, dtype=np.float32)
+    for k, layer in enumerate(layers):
+        out[k] = layer
+    out[len(layers):] = bits
+    return out
+
+
+def _confirm(flagged, mon, base, by_forest, by_surface, ndvi, nbr, mndwi, bsi, blue, green, red, nir, swir16, swir22,
+             base_ndvi, base_nbr, params: ChangeParams, look_family) -> dict[str, np.ndarray]:
+    """Confirmation, confidence, dates and evidence of pixels given as (time, n) and (n,) arrays."""
+    bands = (blue, green, red, nir, swir16, swir22)
+    n_looks = flagged.shape[0]
     # Walk the looks backwards, carrying the flag of the next clear look.
     confirmed = np.zeros_like(flagged)
     next_flag = np.zeros(flagged.shape[1:], dtype=bool)
@@ -254,7 +303,7 @@ def detect_block(
 
     any_confirmed = confirmed.any(axis=0)
     first = np.where(any_confirmed, confirmed.argmax(axis=0), -1)
-    from_first = np.arange(n_looks)[:, None, None] >= first[None]
+    from_first = np.arange(n_looks)[:, None] >= first[None]
     after = from_first & any_confirmed[None]
     hits = flagged & after
     n_hits = hits.sum(axis=0)
@@ -263,20 +312,20 @@ def detect_block(
         persistent = any_confirmed & (n_hits >= params.persistence_min * n_clear_after)
     last = np.where(hits.any(axis=0), n_looks - 1 - hits[::-1].argmax(axis=0), -1)
 
-    confidence = np.full(ndvi.shape[1:], CONFIDENCE_NONE, dtype=np.float32)
+    confidence = np.full(flagged.shape[1:], CONFIDENCE_NONE, dtype=np.float32)
     confidence[last_pending & ~any_confirmed] = CONFIDENCE_LOW
     confidence[persistent] = CONFIDENCE_NOMINAL
     # High needs every sensor family that saw the pixel clearly since the change began to agree.
-    agreed = np.ones(ndvi.shape[1:], dtype=bool)
+    agreed = np.ones(flagged.shape[1:], dtype=bool)
     if look_family is not None:
         for code in np.unique(look_family):
-            this = (np.asarray(look_family) == code)[:, None, None]
+            this = (np.asarray(look_family) == code)[:, None]
             seen = (mon & after & this).any(axis=0)
             agreed &= ~seen | (hits & this).any(axis=0)
     confidence[persistent & (n_hits >= params.high_min_looks) & agreed] = CONFIDENCE_HIGH
 
     # Evidence layers: over the looks that flag the change (the last clear look for ``low``).
-    looks = np.arange(n_looks)[:, None, None]
+    looks = np.arange(n_looks)[:, None]
     last_clear = np.where(mon.any(axis=0), n_looks - 1 - mon[::-1].argmax(axis=0), -1)
     pending = flagged & (looks == last_clear[None]) & (confidence == CONFIDENCE_LOW)[None]
     evidence_looks = np.where(persistent[None], hits, pending) & (confidence > CONFIDENCE_NONE)[None]
@@ -284,34 +333,23 @@ def detect_block(
                                                                          evidence_looks)
     path = (PATH_FOREST_LOSS * (evidence_looks & by_forest).any(axis=0)
             + PATH_MINING_SURFACE * (evidence_looks & by_surface).any(axis=0))
-    layers = [
-        confidence,
-        np.where(confidence >= CONFIDENCE_NOMINAL, first, -1),
-        np.where(confidence >= CONFIDENCE_NOMINAL, last, -1),
-        np.where(confidence >= CONFIDENCE_NOMINAL, n_hits, 0),
-        base_ndvi,
-        base_mndwi,
-        base_ndvi - post_ndvi,
-        base_nbr - post_nbr,
-        post_ndvi,
-        post_mndwi,
-        post_bsi,
-        forest,
-        water,
-        water_seen,
-        n_base,
-        path,
-        *post_bands,
-        *base_bands,
-        _prior_look(base | mon, flagged, np.where(confidence >= CONFIDENCE_NOMINAL, first,
-                                                   np.where(confidence == CONFIDENCE_LOW, last_clear, -1))),
-    ]
-    bits = np.packbits(evidence_looks, axis=0)
-    out = np.empty((len(layers) + bits.shape[0],) + ndvi.shape[1:], dtype=np.float32)
-    for k, layer in enumerate(layers):
-        out[k] = layer
-    out[len(layers):] = bits
-    return out
+    nominal = confidence >= CONFIDENCE_NOMINAL
+    onset = np.where(nominal, first, np.where(confidence == CONFIDENCE_LOW, last_clear, -1))
+    return {
+        "confidence": confidence,
+        "first_look": np.where(nominal, first, -1),
+        "last_look": np.where(nominal, last, -1),
+        "n_hits": np.where(nominal, n_hits, 0),
+        "ndvi_drop": base_ndvi - post_ndvi,
+        "nbr_drop": base_nbr - post_nbr,
+        "post_ndvi": post_ndvi,
+        "post_mndwi": post_mndwi,
+        "post_bsi": post_bsi,
+        "path": path,
+        "post_bands": np.stack(post_bands) if post_bands else np.zeros((0,) + flagged.shape[1:], np.float32),
+        "prior_look": _prior_look(base | mon, flagged, onset),
+        "bits": np.packbits(evidence_looks, axis=0),
+    }
 
 
 def _prior_look(seen: np.ndarray, flagged: np.ndarray, onset: np.ndarray) -> np.ndarray:
@@ -319,7 +357,7 @@ def _prior_look(seen: np.ndarray, flagged: np.ndarray, onset: np.ndarray) -> np.
 
     With the onset (first look of the change) it brackets when the change happened.
     """
-    before = np.arange(seen.shape[0])[:, None, None] < onset[None]
+    before = np.arange(seen.shape[0]).reshape((-1,) + (1,) * onset.ndim) < onset[None]
     quiet = seen & ~flagged & before
     return np.where(quiet.any(axis=0) & (onset >= 0), seen.shape[0] - 1 - quiet[::-1].argmax(axis=0), -1)
 

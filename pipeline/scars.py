@@ -29,7 +29,6 @@ from .change import (
     PATH_FOREST_LOSS,
     PATH_MINING_SURFACE,
     PATH_NAMES,
-    looks_of,
 )
 from .features import CONTEXT_M, FEATURES, scar_features
 
@@ -169,7 +168,7 @@ def object_confidence(confidence: np.ndarray, labels: np.ndarray, index: np.ndar
     """
     out = np.full(index.shape, CONFIDENCE_NONE, dtype=int)
     for level in (CONFIDENCE_LOW, CONFIDENCE_NOMINAL, CONFIDENCE_HIGH):
-        held = ndimage.sum_labels(confidence >= level, labels, index) >= CONFIRM_MIN_PX
+        held = _label_sums(confidence >= level, labels, index) >= CONFIRM_MIN_PX
         out[held] = level
     return out
 
@@ -186,7 +185,7 @@ def _polygons(labels: np.ndarray, transform: Affine) -> dict[int, shapely.Geomet
 def _majority(values: np.ndarray, labels: np.ndarray, index: np.ndarray) -> np.ndarray:
     """Most common value of a small non-negative int layer within each label."""
     top = int(values.max()) + 1 if values.size else 1
-    votes = np.stack([ndimage.sum_labels(values == v, labels, index) for v in range(top)])
+    votes = np.stack([_label_sums(values == v, labels, index) for v in range(top)])
     return votes.argmax(axis=0)
 
 
@@ -215,7 +214,7 @@ def _onset_pattern(first: np.ndarray, dist_water: np.ndarray, labels: np.ndarray
     d = np.where(valid, dist_water, 0.0).astype(float)
 
     def total(layer):
-        return ndimage.sum_labels(layer, labels, index)
+        return _label_sums(layer, labels, index)
 
     n = np.maximum(total(valid), 1)
     mean_f, mean_d = total(f) / n, total(d) / n
@@ -275,6 +274,34 @@ def water_distance_m(change: dict[str, np.ndarray], pixel_m: float) -> np.ndarra
     return np.full(water.shape, MAX_WATER_DISTANCE_M)
 
 
+def _label_sums(layer: np.ndarray, labels: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """``ndimage.sum_labels(layer, labels, index)`` for ``index`` = 1..n, over the labelled pixels
+    only: each label's values added in raster order, as ndimage adds them (the same float64 sums),
+    without a pass over the unlabelled rest of the window."""
+    if index.size == 0:
+        return np.zeros(0)
+    flat = labels.ravel()
+    at = np.flatnonzero(flat)
+    weights = np.asarray(layer).ravel()[at].astype(np.float64)
+    return np.bincount(flat[at], weights=weights, minlength=int(index.max()) + 1)[index]
+
+
+def _label_means(layer: np.ndarray, labels: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """``ndimage.mean(layer, labels, index)`` over the labelled pixels only (see :func:`_label_sums`)."""
+    counts = np.bincount(labels.ravel(), minlength=int(index.max()) + 1)[index]
+    return _label_sums(layer, labels, index) / counts
+
+
+def _looks_hit(look_bits: np.ndarray, labels: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """bool (n labels, looks): whether any pixel of each label flags each look (every bit of the
+    packed ``look_bits``, padding bits included: they are zero)."""
+    flat = labels.ravel()
+    at = np.flatnonzero(flat)
+    packed = np.zeros((int(index.max()) + 1, look_bits.shape[0]), dtype=np.uint8)
+    np.bitwise_or.at(packed, flat[at], look_bits.reshape(look_bits.shape[0], -1)[:, at].T.astype(np.uint8))
+    return np.unpackbits(packed, axis=1).astype(bool)[index]
+
+
 def describe_scars(
     change: dict[str, np.ndarray], labels: np.ndarray, zone_index: np.ndarray, transform: Affine,
     dist_water: np.ndarray | None = None,
@@ -290,7 +317,7 @@ def describe_scars(
     pixel_ha = abs(transform.a * transform.e) / 1e4
 
     def mean(layer: np.ndarray) -> np.ndarray:
-        return ndimage.mean(np.nan_to_num(layer), labels, index)
+        return _label_means(np.nan_to_num(layer), labels, index)
 
     water_pixels = np.nan_to_num(change["post_mndwi"], nan=-1) > WATER_MNDWI_MIN
     bare_pixels = (np.nan_to_num(change["post_ndvi"], nan=1) < BARE_NDVI_MAX) & ~water_pixels
@@ -300,8 +327,7 @@ def describe_scars(
     last = change["last_look"]
     valid_first = np.where(first >= 0, first, np.inf)
     # Padding bits past the last look are zero, so unpacking every bit is safe.
-    looks = looks_of(change["look_bits"], change["look_bits"].shape[0] * 8)
-    look_hits = np.stack([ndimage.sum_labels(plane, labels, index) > 0 for plane in looks], axis=1)
+    look_hits = _looks_hit(change["look_bits"], labels, index)
     polygons = _polygons(labels, transform)
 
     table = pd.DataFrame({
@@ -317,11 +343,11 @@ def describe_scars(
         "area_ha": np.bincount(labels.ravel())[1:] * pixel_ha,
         "delta_ndvi": mean(change["delta_ndvi"]),
         "delta_nbr": mean(change["delta_nbr"]),
-        "water_fraction": ndimage.mean(water_pixels, labels, index),
-        "bare_fraction": ndimage.mean(bare_pixels, labels, index),
+        "water_fraction": _label_means(water_pixels, labels, index),
+        "bare_fraction": _label_means(bare_pixels, labels, index),
         # For the bank rule, not a feature: in training it told banks from pits too easily, and
         # then called every pit beside a river a bank.
-        "near_water_fraction": ndimage.mean(dist_water <= NEAR_WATER_M, labels, index),
+        "near_water_fraction": _label_means(dist_water <= NEAR_WATER_M, labels, index),
         **_onset_pattern(first, dist_water, labels, index),
         "detection_path": detection_paths(change, labels, index),
     })

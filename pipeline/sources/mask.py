@@ -33,7 +33,7 @@ def _disk(radius_px: int) -> np.ndarray:
 
 def _grow(mask: np.ndarray, radius_px: int) -> np.ndarray:
     """Dilate a (time, y, x) boolean mask in y and x only."""
-    if radius_px <= 0:
+    if radius_px <= 0 or not mask.any():   # nothing to grow (most windows away from edges and clouds)
         return mask
     structure = _disk(radius_px)[np.newaxis]
     return ndimage.binary_dilation(mask, structure=structure)
