@@ -25,8 +25,7 @@ from .aoi import load_zones
 from .change import CONFIDENCE_CODES, family_codes
 from .config import RunConfig, change_params
 from .errors import ConfigError, NoItemsError, NoValidPixelsError, PipelineError
-from .harmonize import fuse
-from .model import BANDS, AreaDetection
+from .model import AreaDetection
 from .plan import AreaPlan, plan_areas
 from .progress import Reporter
 from .streaming import find_scars_sparse, merge_candidates, rasterize_window, zone_shapes
@@ -35,9 +34,9 @@ from .sources.load import (
     check_items,
     check_reflectance,
     href_patcher,
-    load_observations,
     make_geobox,
     partition_items,
+    plan_looks,
     probe_items,
 )
 from .sources.registry import resolve_profile
@@ -97,24 +96,17 @@ def check_grid(config: RunConfig, plan: AreaPlan) -> None:
 
 def area_job(config: RunConfig, items: list, geobox, shapes: list[tuple]) -> tuple[AreaJob, tuple, tuple]:
     """What every window task of an area shares, and the looks' items and platforms, from the
-    items alone (their looks are planned on one pixel of the grid: nothing is read)."""
+    items alone (nothing is read; each window checks that it loads these very looks)."""
     d = config.detection
     groups = tuple(tuple(group) for group in partition_items(items))
-    patch_url = href_patcher(items)
-    corner = geobox[0:1, 0:1]
-    parts = []
-    for group in groups:
-        part = load_observations(list(group), corner, 1, patch_url=patch_url)
-        parts.append((part, part.data[BANDS[0]].notnull()))
-    obs, _ = fuse(parts)
-    times = obs.data["time"].values
+    times, items_by_look, platforms = plan_looks(groups)
     baseline_end = config.periods.baseline[1].isoformat()
     is_baseline = np.array([str(t)[:10] <= baseline_end for t in times])
     job = AreaJob(groups=groups, geobox=geobox, times=times, is_baseline=is_baseline,
-                  look_family=family_codes(list(obs.sensors_by_time)), params=change_params(d),
+                  look_family=family_codes(list(platforms)), params=change_params(d),
                   resolution_m=d.resolution_m, cloud_buffer_m=d.cloud_buffer_m, nodata_edge_m=d.nodata_edge_m,
-                  shapes=shapes, min_px=d.min_area_ha / (d.resolution_m ** 2 / 1e4), patch_url=patch_url)
-    return job, obs.items_by_time, obs.sensors_by_time
+                  shapes=shapes, min_px=d.min_area_ha / (d.resolution_m ** 2 / 1e4), patch_url=href_patcher(items))
+    return job, items_by_look, platforms
 
 
 @dataclass
@@ -142,7 +134,7 @@ class StartedArea:
         return len(self.work)
 
 
-def _check_area(config: RunConfig, plan: AreaPlan) -> StartedArea:
+def _check_area(config: RunConfig, plan: AreaPlan, checked: dict | None = None) -> StartedArea:
     """An area's grid, zones and readable items, checked before anything is read."""
     area_zones = plan.zones
     area_id = plan.area_id
@@ -156,7 +148,7 @@ def _check_area(config: RunConfig, plan: AreaPlan) -> StartedArea:
                 f"{name} period {getattr(config.periods, name)[0]}..{getattr(config.periods, name)[1]} "
                 f"with cloud cover <= {config.source.max_cloud_cover}%"
             )
-    checked = check_items(baseline_items + monitor_items)
+    checked = check_items(baseline_items + monitor_items, checked)
     baseline_ids = {item.id for item in baseline_items}
     if not any(item.id in baseline_ids for item in checked.usable):
         raise NoItemsError(f"area {area_id}: every baseline item was skipped: {checked.skipped}")
@@ -178,10 +170,11 @@ def _submit(config: RunConfig, area: StartedArea, reporter: Reporter, client) ->
     area.futures = client.compute(area.work) if client is not None else None
 
 
-def start_area(config: RunConfig, plan: AreaPlan, reporter: Reporter, client=None) -> StartedArea:
+def start_area(config: RunConfig, plan: AreaPlan, reporter: Reporter, client=None,
+               checked: dict | None = None) -> StartedArea:
     """Check one area and plan its window tasks (load -> mask -> indices -> change -> scar
     candidates); with a client, submit them at once (areas then run side by side on the cluster)."""
-    area = _check_area(config, plan)
+    area = _check_area(config, plan, checked)
     _submit(config, area, reporter, client)
     return area
 
@@ -274,9 +267,10 @@ def detect_areas(config: RunConfig, plans: list[AreaPlan], reporter: Reporter) -
     all of them; results come back in the order of ``plans``."""
     client = active_client()
     started: list[StartedArea] = []
+    checked: dict = {}   # item headers, opened once for all the areas that share an item
     try:
         for plan in plans:
-            started.append(start_area(config, plan, reporter, client))
+            started.append(start_area(config, plan, reporter, client, checked))
         return [finish_area(config, area, reporter, client) for area in started]
     except BaseException:
         for area in started:

@@ -61,14 +61,25 @@ def _local_path(href: str) -> Path | None:
     return None
 
 
-def check_items(items: Iterable[pystac.Item]) -> ItemCheck:
+def check_items(items: Iterable[pystac.Item], checked: dict | None = None) -> ItemCheck:
     """Open the header of every local asset; an item with a missing or corrupt asset is skipped.
 
     The mask asset is optional (composites carry none). Remote assets are not probed (that
-    would cost a request each); odc-stac reports them at load time instead.
+    would cost a request each); odc-stac reports them at load time instead. ``checked``: the
+    verdicts of a run's earlier calls, by item id and asset hrefs (areas that share items open
+    each header once); updated.
     """
     result = ItemCheck()
+    checked = {} if checked is None else checked
     for item in items:
+        seen = (item.id, tuple(sorted((k, a.get_absolute_href() or a.href) for k, a in item.assets.items())))
+        if seen in checked:
+            reason = checked[seen]
+            if reason is None:
+                result.usable.append(item)
+            else:
+                result.skipped.append({"item": item.id, "reason": reason})
+            continue
         try:
             profile = resolve_profile(item)
             keys = profile.asset_keys()
@@ -92,8 +103,10 @@ def check_items(items: Iterable[pystac.Item]) -> ItemCheck:
         except InputError as err:
             log.warning("skipping item %s: %s", item.id, err)
             result.skipped.append({"item": item.id, "reason": str(err)})
+            checked[seen] = str(err)
             continue
         result.usable.append(item)
+        checked[seen] = None
     return result
 
 
@@ -163,6 +176,41 @@ HTTP request (about 4 s with GDAL's growing delay) instead of 10 (about 25 min p
 that answers HTTP 500 fails its read soon, and :func:`probe_items` then skips its item."""
 
 
+def _by_solar_day(items: Sequence[pystac.Item]) -> dict[str, list[pystac.Item]]:
+    """Items by local solar date (one look each), in the given order within a day."""
+    groups: dict[str, list[pystac.Item]] = {}
+    for item in items:
+        groups.setdefault(solar_day(item), []).append(item)
+    return groups
+
+
+def _nominal_time(item: pystac.Item) -> np.datetime64:
+    """The item's time as odc-stac stamps a look with it: its datetime, else its start, else its
+    end datetime, the time zone dropped."""
+    meta = item.common_metadata
+    for stamp in (item.datetime, meta.start_datetime, meta.end_datetime):
+        if stamp is not None:
+            return np.datetime64(stamp.replace(tzinfo=None), "ns")
+    raise InputError(f"item {item.id}: no datetime, start_datetime or end_datetime")
+
+
+def plan_looks(groups: Sequence[Sequence[pystac.Item]]) -> tuple[np.ndarray, tuple, tuple]:
+    """The looks that loading ``groups`` (:func:`partition_items`) and fusing them give, without
+    reading or planning any pixel: (datetime64 of each look, its item ids, its platform), in the
+    fused order (by time; a single group keeps odc-stac's order, by solar day)."""
+    times, ids, platforms = [], [], []
+    for group in groups:
+        profile = resolve_profile(group[0])
+        by_day = _by_solar_day(group)
+        for day in sorted(by_day):
+            times.append(min(_nominal_time(item) for item in by_day[day]))
+            ids.append(tuple(item.id for item in by_day[day]))
+            platforms.append(profile.platform(by_day[day][0]))
+    times = np.array(times, dtype="datetime64[ns]")
+    order = np.argsort(times, kind="stable") if len(groups) > 1 else np.arange(times.size)
+    return times[order], tuple(ids[i] for i in order), tuple(platforms[i] for i in order)
+
+
 def load_observations(
     items: Sequence[pystac.Item],
     geobox: GeoBox,
@@ -191,9 +239,7 @@ def load_observations(
         raise InputError("one load takes items all with or all without a mask band: split with partition_items")
     keys = profile.asset_keys() if masked.pop() else dict(profile.assets)
 
-    groups: dict[str, list[pystac.Item]] = {}
-    for item in items:
-        groups.setdefault(solar_day(item), []).append(item)
+    groups = _by_solar_day(items)
     days = sorted(groups)
 
     resampling = {key: "bilinear" for key in profile.assets.values()}
