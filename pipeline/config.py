@@ -102,7 +102,11 @@ class DetectionConfig(_Strict):
         10.0, gt=0, le=1000, description="Pixel size of the analysis grid, metres (the grid is also bounded in "
         "pixels, see pipeline.detect.MAX_GRID_PX)."
     )
-    chunk_px: int = Field(512, ge=64, le=8192, description="Dask chunk edge of the analysis grid, pixels.")
+    chunk_px: int | None = Field(
+        None, ge=64, le=8192,
+        description="Edge of the square chunks of the analysis grid that each task reads and tests, pixels; "
+                    "null = the largest up to 2048 whose task fits in its share of this machine's memory. "
+                    "Results do not depend on it.")
     forest_ndvi_min: float = Field(
         0.65, ge=-1, le=1, description="Baseline median NDVI at or above which a pixel counts as forest."
     )
@@ -174,6 +178,13 @@ class DaskConfig(_Strict):
     connect_timeout_s: float = Field(
         15.0, gt=0, le=600, description="Seconds to wait for dask.scheduler to answer before failing (exit 2)."
     )
+
+
+def local_workers(dask_config: DaskConfig) -> int:
+    """Workers of the LocalCluster ``cec run`` starts when no scheduler is given."""
+    import os
+
+    return dask_config.n_workers or max(1, min(4, os.cpu_count() or 1))
 
 
 class OverlayConfig(_Strict):

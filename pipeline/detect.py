@@ -23,13 +23,13 @@ from distributed import get_client
 
 from .aoi import load_zones
 from .change import CONFIDENCE_CODES, family_codes
-from .config import RunConfig, change_params
+from .config import RunConfig, change_params, local_workers
 from .errors import ConfigError, NoItemsError, NoValidPixelsError, PipelineError
 from .model import AreaDetection
 from .plan import AreaPlan, plan_areas
 from .progress import Reporter
-from .streaming import find_scars_sparse, merge_candidates, rasterize_window, zone_shapes
-from .windows import AreaJob, merge_counts, window_tasks
+from .streaming import context_px, find_scars_sparse, merge_candidates, rasterize_window, zone_shapes
+from .windows import AreaJob, auto_chunk_px, chunk_origins, merge_counts, task_memory_bytes, window_tasks
 from .sources.load import (
     check_items,
     check_reflectance,
@@ -124,6 +124,7 @@ class StartedArea:
     look_dates: list[str] = field(default_factory=list)
     items_by_look: tuple = ()
     sensors_by_look: tuple = ()
+    chunk_px: int = 0
     work: list = field(default_factory=list)
     """Per chunk a task giving its scar candidates and per-look counts (:mod:`pipeline.windows`)."""
     futures: list | None = None
@@ -158,13 +159,29 @@ def _check_area(config: RunConfig, plan: AreaPlan, checked: dict | None = None) 
                        skipped=list(checked.skipped))
 
 
+def chunk_px(config: RunConfig, n_looks: int, grid_shape: tuple[int, int]) -> int:
+    """The chunk edge of an area's tasks: ``detection.chunk_px``, or the largest that fits a task
+    of ``n_looks`` looks in its share of this machine's memory and still gives every worker thread
+    of the local cluster a chunk (when the grid has room for chunks of at least 256 px)."""
+    d = config.detection
+    if d.chunk_px:
+        return d.chunk_px
+    margin = context_px(d.resolution_m) + max(int(round(m / d.resolution_m)) for m in (d.cloud_buffer_m, d.nodata_edge_m))
+    threads = local_workers(config.dask) * config.dask.threads_per_worker
+    edge = auto_chunk_px(n_looks, margin, task_memory_bytes(local_workers(config.dask), config.dask.threads_per_worker))
+    while edge > 256 and len(chunk_origins(grid_shape[0], edge)) * len(chunk_origins(grid_shape[1], edge)) < threads:
+        edge = max(256, edge // 2)
+    return edge
+
+
 def _submit(config: RunConfig, area: StartedArea, reporter: Reporter, client) -> None:
     """One window task per chunk (load -> mask -> indices -> change -> scar candidates) over the
     area's usable items; with a client, submit them at once."""
     geobox = area.geobox
     with reporter.stage(f"[{area.plan.area_id}] plan windows ({geobox.shape[0]}×{geobox.shape[1]} px)"):
         job, area.items_by_look, area.sensors_by_look = area_job(config, area.usable, geobox, zone_shapes(area.zones))
-        area.work = window_tasks(job, config.detection.chunk_px)
+        area.chunk_px = chunk_px(config, len(job.times), tuple(geobox.shape))
+        area.work = window_tasks(job, area.chunk_px)
     area.is_baseline = job.is_baseline
     area.look_dates = [str(t)[:10] for t in job.times]
     area.futures = client.compute(area.work) if client is not None else None

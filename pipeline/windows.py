@@ -168,6 +168,41 @@ def window_task(job: AreaJob, row0: int, col0: int, rows: int, cols: int) -> Win
                         clear_px=seen.sum(axis=(1, 2), dtype=np.int64))
 
 
+MAX_CHUNK_PX = 2048
+"""Largest automatic chunk edge: Sentinel-2 COGs are tiled in 1024² blocks (20 m bands: 2048² px
+of the 10 m grid), and a window decodes every block it touches, so larger windows decode fewer
+blocks twice."""
+BYTES_PER_PIXEL_LOOK = 96
+"""Peak working memory of a window task per pixel of its read window and per look: the DN, the
+reflectance bands, mask, indices and the change test's temporaries (measured: 84 B at 1024² px
+and 9 looks, with ``tracemalloc``)."""
+TASK_MEMORY_CAP = 4 * 2**30
+"""Largest memory an automatic chunk gives one task."""
+
+
+def task_memory_bytes(workers: int, threads_per_worker: int, machine_bytes: int | None = None) -> int:
+    """Memory one task may use: half a thread's share of this machine's memory, at most
+    :data:`TASK_MEMORY_CAP` (the other half: the worker process, results in transit, GDAL)."""
+    if machine_bytes is None:
+        import psutil
+
+        machine_bytes = psutil.virtual_memory().total
+    return int(min(TASK_MEMORY_CAP, machine_bytes / (2 * max(workers, 1) * max(threads_per_worker, 1))))
+
+
+def window_bytes(rows: int, cols: int, n_looks: int, margin_px: int) -> int:
+    """Estimated peak memory of the window task of a chunk ``rows`` × ``cols`` with ``margin_px``
+    read around it."""
+    return (rows + 2 * margin_px) * (cols + 2 * margin_px) * max(n_looks, 1) * BYTES_PER_PIXEL_LOOK
+
+
+def auto_chunk_px(n_looks: int, margin_px: int, task_bytes: int) -> int:
+    """The largest chunk edge, up to :data:`MAX_CHUNK_PX` (at least 256), whose window task fits
+    in ``task_bytes``."""
+    side = int((task_bytes / (max(n_looks, 1) * BYTES_PER_PIXEL_LOOK)) ** 0.5) - 2 * margin_px
+    return int(min(MAX_CHUNK_PX, max(256, side)))
+
+
 def chunk_origins(size: int, chunk_px: int) -> list[tuple[int, int]]:
     """(start, length) of each chunk along an axis of ``size`` pixels: as few chunks as keep each
     within ``chunk_px``, of equal length (±1), so that the tasks take about equally long."""

@@ -42,7 +42,7 @@ def test_dry_run_prints_grid_looks_chunks_and_memory_and_starts_no_cluster(small
     config = write_config(tmp_path, small_scene, **{"detection.chunk_px": 100})
     result = CliRunner().invoke(app, ["run", "--config", str(config), "--dry-run"])
     assert result.exit_code == 0, result.output
-    assert re.search(r"grid 25\d × 25\d px \(0.1 Mpx, EPSG:32719\), 13 looks, 9 chunks of 100² px", result.output)
+    assert re.search(r"grid 25\d × 25\d px \(0.1 Mpx, EPSG:32719\), 13 looks, 9 chunks of at most 100² px", result.output)
     assert "MiB per worker" in result.output and "MiB in this process" in result.output
     assert no_cluster == [], "a dry run reads no pixel and starts no cluster"
     assert not (tmp_path / "out").exists()

@@ -8,12 +8,21 @@ import pytest
 
 from pipeline.aoi import load_zones
 from pipeline.config import load_config
-from pipeline.detect import _check_area, area_job
+from pipeline.detect import _check_area, area_job, chunk_px
 from pipeline.plan import plan_areas
 from pipeline.sources.load import negative_fraction
 from pipeline.change import CONFIDENCE_LOW
 from pipeline.streaming import merge_candidates, rasterize_window, zone_shapes
-from pipeline.windows import change_on, chunk_origins, merge_counts, window_geometry, window_task
+from pipeline.windows import (
+    auto_chunk_px,
+    change_on,
+    chunk_origins,
+    merge_counts,
+    task_memory_bytes,
+    window_bytes,
+    window_geometry,
+    window_task,
+)
 
 from .conftest import write_config
 
@@ -66,3 +75,22 @@ def test_window_tasks_add_up_to_the_whole_grid_counts_and_candidates(job_and_who
     assert expected.size > 0
     np.testing.assert_array_equal(candidates.index, expected)
     np.testing.assert_array_equal(candidates.layers["baseline_ndvi"], whole["baseline_ndvi"].values.ravel()[expected])
+
+
+def test_automatic_chunks_fit_a_task_in_its_memory_share_and_feed_every_worker(small_scene, tmp_path):
+    """Without ``detection.chunk_px``: large chunks (fewer blocks decoded twice) while a task fits
+    its share of memory, smaller ones for long series, and every worker thread gets a chunk."""
+    assert task_memory_bytes(2, 1, machine_bytes=8 * 2**30) == 2 * 2**30
+    assert task_memory_bytes(1, 1, machine_bytes=64 * 2**30) == 4 * 2**30   # capped
+    assert auto_chunk_px(9, 35, 4 * 2**30) == 2048
+    edge = auto_chunk_px(24, 35, 4 * 2**30)
+    assert 256 <= edge < 2048 and window_bytes(edge, edge, 24, 35) <= 4 * 2**30 < window_bytes(edge + 64, edge + 64, 24, 35)
+    assert auto_chunk_px(10_000, 35, 2**30) == 256
+    config = load_config(write_config(tmp_path, small_scene, **{"detection.chunk_px": None, "dask.n_workers": 2}))
+    assert config.detection.chunk_px is None
+    edge = chunk_px(config, 13, (2000, 2000))
+    assert edge == 2048 or len(chunk_origins(2000, edge)) ** 2 >= 2
+    edge = chunk_px(config, 13, (600, 600))   # one 2048 chunk would leave a worker idle
+    assert len(chunk_origins(600, edge)) ** 2 >= 2
+    assert chunk_px(load_config(write_config(tmp_path / "set", small_scene, **{"detection.chunk_px": 100})), 13,
+                    (600, 600)) == 100

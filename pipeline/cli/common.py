@@ -20,8 +20,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from .. import __version__, bundled
-from ..budget import local_workers
-from ..config import DaskConfig
+from ..config import DaskConfig, local_workers
 from ..errors import ConfigError, PipelineError
 from ..logs import is_terminal, output_console
 from ..logs import setup_logging as configure_logging

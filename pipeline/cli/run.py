@@ -11,8 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..batch import planned_outputs, run_batch
-from ..budget import local_workers
-from ..config import RunConfig, load_config
+from ..config import RunConfig, load_config, local_workers
 from ..logs import final_message, output_console
 from .common import QUIET, VERBOSE, RichReporter, app, console, dask_client, demo_config, fail, setup_logging
 
@@ -97,7 +96,7 @@ def _print_plan(config: RunConfig, result) -> None:
                   f"{len(area['monitor_items'])} monitor items in the window, {len(new)} new", markup=False)
         b = area["budget"]
         out.print(f"  grid {b['grid_shape'][0]} × {b['grid_shape'][1]} px ({b['megapixels']:.1f} Mpx, "
-                  f"EPSG:{b['epsg']}), {b['looks']} looks, {b['chunks']} chunks of {config.detection.chunk_px}² px; "
+                  f"EPSG:{b['epsg']}), {b['looks']} looks, {b['chunks']} chunks of at most {b['chunk_px']}² px; "
                   f"memory ≈ {b['chunk_mib']:.0f} MiB per chunk task, {b['worker_mib']:.0f} MiB per worker, "
                   f"{b['client_mib']:.0f} MiB in this process", markup=False, highlight=False, soft_wrap=True)
         for item in area["monitor_items"]:
