@@ -19,8 +19,7 @@ from .config import RunConfig
 from .detect import analysis_grid, chunk_px
 from .plan import AreaPlan
 from .sources.load import make_geobox, partition_items, plan_looks
-from .streaming import context_px
-from .windows import chunk_origins, window_bytes
+from .windows import chunk_origins, read_margin_px, window_bytes
 
 PROCESS_MIB = 300
 """A Python process with the pipeline imported (numpy, xarray, dask, rasterio, GDAL)."""
@@ -74,7 +73,7 @@ def area_budget(plan: AreaPlan, config: RunConfig) -> AreaBudget:
     looks = len(plan_looks(partition_items(items))[0]) if items else 0
     edge = chunk_px(config, looks, (int(rows), int(cols)))
     row_chunks, col_chunks = chunk_origins(rows, edge), chunk_origins(cols, edge)
-    margin = context_px(d.resolution_m) + max(int(round(m / d.resolution_m)) for m in (d.cloud_buffer_m, d.nodata_edge_m))
+    margin = read_margin_px(d.resolution_m, d.cloud_buffer_m, d.nodata_edge_m)
     chunk_bytes = window_bytes(row_chunks[0][1], col_chunks[0][1], looks, margin)
     worker = PROCESS_MIB + config.dask.threads_per_worker * chunk_bytes / 2**20
     client = PROCESS_MIB + rows * cols * CANDIDATE_SHARE * BYTES_PER_CANDIDATE / 2**20

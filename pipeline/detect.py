@@ -28,8 +28,8 @@ from .errors import ConfigError, NoItemsError, NoValidPixelsError, PipelineError
 from .model import AreaDetection
 from .plan import AreaPlan, plan_areas
 from .progress import Reporter
-from .streaming import context_px, find_scars_sparse, merge_candidates, rasterize_window, zone_shapes
-from .windows import AreaJob, auto_chunk_px, chunk_origins, merge_counts, task_memory_bytes, window_tasks
+from .streaming import find_scars_sparse, merge_candidates, rasterize_window, zone_shapes
+from .windows import AreaJob, auto_chunk_px, chunk_origins, merge_counts, read_margin_px, task_memory_bytes, window_tasks
 from .sources.load import (
     check_items,
     check_reflectance,
@@ -39,7 +39,6 @@ from .sources.load import (
     plan_looks,
     probe_items,
 )
-from .sources.registry import resolve_profile
 from .sources.search import source_location
 
 log = logging.getLogger(__name__)
@@ -135,8 +134,9 @@ class StartedArea:
         return len(self.work)
 
 
-def _check_area(config: RunConfig, plan: AreaPlan, checked: dict | None = None) -> StartedArea:
-    """An area's grid, zones and readable items, checked before anything is read."""
+def _check_area(config: RunConfig, plan: AreaPlan, headers: dict | None = None) -> StartedArea:
+    """An area's grid, zones and readable items, checked before anything is read (``headers``:
+    the run's item checks so far, :func:`pipeline.sources.load.check_items`)."""
     area_zones = plan.zones
     area_id = plan.area_id
     epsg = int(area_zones["utm_epsg"].iloc[0])
@@ -149,7 +149,7 @@ def _check_area(config: RunConfig, plan: AreaPlan, checked: dict | None = None) 
                 f"{name} period {getattr(config.periods, name)[0]}..{getattr(config.periods, name)[1]} "
                 f"with cloud cover <= {config.source.max_cloud_cover}%"
             )
-    checked = check_items(baseline_items + monitor_items, checked)
+    checked = check_items(baseline_items + monitor_items, headers)
     baseline_ids = {item.id for item in baseline_items}
     if not any(item.id in baseline_ids for item in checked.usable):
         raise NoItemsError(f"area {area_id}: every baseline item was skipped: {checked.skipped}")
@@ -166,7 +166,7 @@ def chunk_px(config: RunConfig, n_looks: int, grid_shape: tuple[int, int]) -> in
     d = config.detection
     if d.chunk_px:
         return d.chunk_px
-    margin = context_px(d.resolution_m) + max(int(round(m / d.resolution_m)) for m in (d.cloud_buffer_m, d.nodata_edge_m))
+    margin = read_margin_px(d.resolution_m, d.cloud_buffer_m, d.nodata_edge_m)
     threads = local_workers(config.dask) * config.dask.threads_per_worker
     edge = auto_chunk_px(n_looks, margin, task_memory_bytes(local_workers(config.dask), config.dask.threads_per_worker))
     while edge > 256 and len(chunk_origins(grid_shape[0], edge)) * len(chunk_origins(grid_shape[1], edge)) < threads:
@@ -188,10 +188,10 @@ def _submit(config: RunConfig, area: StartedArea, reporter: Reporter, client) ->
 
 
 def start_area(config: RunConfig, plan: AreaPlan, reporter: Reporter, client=None,
-               checked: dict | None = None) -> StartedArea:
+               headers: dict | None = None) -> StartedArea:
     """Check one area and plan its window tasks (load -> mask -> indices -> change -> scar
     candidates); with a client, submit them at once (areas then run side by side on the cluster)."""
-    area = _check_area(config, plan, checked)
+    area = _check_area(config, plan, headers)
     _submit(config, area, reporter, client)
     return area
 
@@ -284,10 +284,10 @@ def detect_areas(config: RunConfig, plans: list[AreaPlan], reporter: Reporter) -
     all of them; results come back in the order of ``plans``."""
     client = active_client()
     started: list[StartedArea] = []
-    checked: dict = {}   # item headers, opened once for all the areas that share an item
+    headers: dict = {}   # item headers, opened once for all the areas that share an item
     try:
         for plan in plans:
-            started.append(start_area(config, plan, reporter, client, checked))
+            started.append(start_area(config, plan, reporter, client, headers))
         return [finish_area(config, area, reporter, client) for area in started]
     except BaseException:
         for area in started:

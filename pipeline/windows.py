@@ -33,6 +33,16 @@ from .sources.registry import resolve_profile
 from .streaming import Candidates, block_candidates, context_px, rasterize_window
 
 
+def mask_pad_px(resolution_m: float, cloud_buffer_m: float, nodata_edge_m: float) -> int:
+    """The largest mask buffer in pixels: reading this much more makes the grown masks exact."""
+    return max(int(round(m / resolution_m)) for m in (cloud_buffer_m, nodata_edge_m, 0.0))
+
+
+def read_margin_px(resolution_m: float, cloud_buffer_m: float, nodata_edge_m: float) -> int:
+    """How far a window task reads around its chunk: the context halo and the mask pad."""
+    return context_px(resolution_m) + mask_pad_px(resolution_m, cloud_buffer_m, nodata_edge_m)
+
+
 @dataclass(frozen=True)
 class AreaJob:
     """What every window task of one area shares (sent to each worker once)."""
@@ -61,8 +71,7 @@ class AreaJob:
 
     @property
     def pad_px(self) -> int:
-        """The largest mask buffer in pixels: reading this much more makes the grown masks exact."""
-        return max(int(round(m / self.resolution_m)) for m in (self.cloud_buffer_m, self.nodata_edge_m, 0.0))
+        return mask_pad_px(self.resolution_m, self.cloud_buffer_m, self.nodata_edge_m)
 
 
 @dataclass

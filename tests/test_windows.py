@@ -94,3 +94,24 @@ def test_automatic_chunks_fit_a_task_in_its_memory_share_and_feed_every_worker(s
     assert len(chunk_origins(600, edge)) ** 2 >= 2
     assert chunk_px(load_config(write_config(tmp_path / "set", small_scene, **{"detection.chunk_px": 100})), 13,
                     (600, 600)) == 100
+
+
+def test_item_headers_are_checked_once_for_all_the_areas_that_share_them(small_scene, tmp_path, monkeypatch):
+    """Areas of one run share their items: a header is opened once, and a broken item stays
+    skipped (with its reason) for every area; an item with other files is checked anew."""
+    import pystac
+
+    from pipeline.sources import load
+
+    items = list(pystac.Catalog.from_file(str(small_scene / "catalog.json")).get_items(recursive=True))[:3]
+    broken = items[0].clone()
+    broken.assets["red"].href = str(tmp_path / "missing.tif")
+    checked: dict = {}
+    first = load.check_items([broken, *items[1:]], checked)
+    assert [i.id for i in first.usable] == [i.id for i in items[1:]]
+    assert first.skipped[0]["item"] == broken.id and "missing.tif" in first.skipped[0]["reason"]
+    monkeypatch.setattr(load.rasterio, "open", lambda *a, **k: pytest.fail("a header was opened twice"))
+    again = load.check_items([broken, *items[1:]], checked)
+    assert [i.id for i in again.usable] == [i.id for i in items[1:]] and again.skipped == first.skipped
+    with pytest.raises(pytest.fail.Exception):
+        load.check_items([items[0]], checked)   # same id, other files: opened
