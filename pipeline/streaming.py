@@ -26,6 +26,8 @@ their context ring, not with the area.
 from __future__ import annotations
 
 import math
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -270,7 +272,8 @@ def find_scars_sparse(cands: Candidates, grid_shape: tuple[int, int], transform:
     Each component (of the candidates outside the channel belt) is described in a window around
     it: its bounding box plus the larger of the isolation distance and the context margin,
     clipped to the grid, so that the features' own windows clip where the whole grid's do.
-    Components that fit in a window already described reuse it.
+    Components that fit in a window already described reuse it. Windows are described side by
+    side on this machine's cores.
     """
     height, width = grid_shape
     pixel_m = abs(transform.a)
@@ -294,24 +297,37 @@ def find_scars_sparse(cands: Candidates, grid_shape: tuple[int, int], transform:
     pad = max(int(round(ISOLATION_M / pixel_m)) + 2, context_px(pixel_m))
     # Only components of the mapping unit can become scars (find_scars drops smaller ones first).
     todo = np.flatnonzero(counts * pixel_ha >= min_area_ha)
-    results: dict[int, pd.DataFrame | None] = {}
+    # The windows, in the order of their first component; each component goes to the first
+    # window its box plus margin lies in (there it has the result it has alone).
+    windows: list[tuple[int, int, int, int, np.ndarray]] = []
+    placed = np.zeros(n, dtype=bool)
     for c in todo:
-        if c in results:
+        if placed[c]:
             continue
         r0, r1 = _span(rmin[c] - pad, rmax[c] + pad + 1, height)
         c0, c1 = _span(cmin[c] - pad, cmax[c] + pad + 1, width)
+        inside = todo[(np.maximum(rmin[todo] - pad, 0) >= r0) & (np.minimum(rmax[todo] + pad + 1, height) <= r1)
+                      & (np.maximum(cmin[todo] - pad, 0) >= c0) & (np.minimum(cmax[todo] + pad + 1, width) <= c1)]
+        inside = inside[~placed[inside]]
+        placed[inside] = True
+        windows.append((r0, r1, c0, c1, inside))
+
+    def describe(window) -> list[tuple[int, pd.DataFrame | None]]:
+        r0, r1, c0, c1, members = window
         layers, zone, dist_grid = _dense(cands, dist, slice(r0, r1), slice(c0, c1), width)
         window_transform = transform * Affine.translation(c0, r0)
         objects = find_scars(layers, zone, window_transform, min_confidence, min_area_ha, dist_water_m=dist_grid)
         table = objects.table
-        # Every component whose box plus margin lies in this window has the result it has alone.
-        inside = todo[(np.maximum(rmin[todo] - pad, 0) >= r0) & (np.minimum(rmax[todo] + pad + 1, height) <= r1)
-                      & (np.maximum(cmin[todo] - pad, 0) >= c0) & (np.minimum(cmax[todo] + pad + 1, width) <= c1)]
-        for k in inside:
-            if k in results:
-                continue
+        out = []
+        for k in members:
             label = int(objects.labels[rows[first[k]] - r0, cols[first[k]] - c0])
-            results[k] = table[table["label"] == label] if label else None
+            out.append((int(k), table[table["label"] == label] if label else None))
+        return out
+
+    # Windows are independent: describe them on this machine's cores (numpy, scipy and GDAL
+    # release the GIL for most of it).
+    with ThreadPoolExecutor(max_workers=max(1, min(len(windows), os.cpu_count() or 1, 4))) as pool:
+        results = dict(pair for described in pool.map(describe, windows) for pair in described)
     kept = [results[k] for k in sorted(results) if results[k] is not None]
     if not kept:
         return empty
