@@ -254,7 +254,7 @@ def load_observations(
             items,
             bands=list(keys.values()),
             geobox=geobox,
-            chunks={"time": 1, "y": chunk_yx[0], "x": chunk_yx[1]},
+            chunks={"time": -1 if eager else 1, "y": chunk_yx[0], "x": chunk_yx[1]},
             groupby=lambda item, parsed, idx: solar_day(item),
             resampling={k: v for k, v in resampling.items() if k in keys.values()},
             patch_url=patch_url,
