@@ -66,3 +66,14 @@ def test_burnt_clearing_is_clearing(model, library):
     table = _subtype_table(library, "clearing", "burnt", 8, UNSEEN_SEED + 4)
     classes, _ = model.predict(table)
     assert (classes == "clearing").sum() >= 7, list(classes)
+
+
+def test_sampled_river_banks_lie_along_a_river(library):
+    """A training scar labelled a river bank or a flood has the channel beside it, at either pixel
+    size (the sampler once drew the river anywhere in the window, and a bank with no river in sight
+    was a sand blob labelled `other`, indistinguishable from a mine)."""
+    for subtype in ("bank", "flood"):
+        table = _subtype_table(library, "other", subtype, 10, UNSEEN_SEED + 5)
+        assert len(table) == 10
+        assert (table["dist_water_m"] <= 60).all(), table["dist_water_m"].tolist()
+        assert table["ring_water_fraction"].min() > 0, table["ring_water_fraction"].tolist()

@@ -12,7 +12,8 @@ The classifier must not learn one scene generator. Each sample here draws, indep
   regrown; clearings bare, grassy, burnt, with slash or irregular; natural change (river banks
   and channel edges, blowdown, flooding, haze and shadow residue) as ``other``;
 - its shape (irregular pit clusters, straight-edged clearings, strips along rivers) and context
-  (a river at some distance, older pits or pastures nearby, non-forest baseline);
+  (a river passing at some distance from the scar, beside it, or cutting into a pit dug from
+  its bank; older pits or pastures nearby, non-forest baseline);
 - the detector's response (forest-loss and new-surface tests on the mixed pixels), which gives
   the scar mask the features are computed on.
 
@@ -118,9 +119,11 @@ def _clearing_shape(rng, shape, centre, radius):
     return inside
 
 
-def _river(rng, shape, width_px, angle, offset_px):
-    """A meandering channel: (bool mask, signed across-channel coordinate)."""
+def _river(rng, shape, width_px, angle, offset_px, centre):
+    """A meandering channel whose axis passes ``offset_px`` from ``centre`` (the scar's):
+    (bool mask, signed across-channel coordinate)."""
     yy, xx = np.mgrid[: shape[0], : shape[1]].astype(float)
+    yy, xx = yy - centre[0], xx - centre[1]
     along = xx * np.cos(angle) + yy * np.sin(angle)
     across = -xx * np.sin(angle) + yy * np.cos(angle) - offset_px
     wiggle = (shape[0] / 6) * np.sin(along / (shape[0] / rng.uniform(1, 3)) + rng.uniform(0, 6)) * rng.uniform(0, 1)
@@ -166,8 +169,12 @@ def sample_scar(rng: np.random.Generator, library: SpectralLibrary, cls: str, se
         width_m = rng.uniform(20, 200)
         near = (cls == "mining" and rng.random() < 0.7) or subtype in ("bank", "flood")
         gap = rng.uniform(0, 120 if near else 600) / sub_res
+        if cls == "mining" and near and rng.random() < 0.4:
+            # alluvial pits are often dug from the river bank inland: the channel cuts the pit's
+            # edge, which then lines the river as a bank does
+            gap = -rng.uniform(0.1, 0.6) * rad
         offset = (rad + gap + width_m / sub_res / 2) * rng.choice([-1, 1])
-        river, across = _river(rng, shape, width_m / sub_res, rng.uniform(0, np.pi), offset)
+        river, across = _river(rng, shape, width_m / sub_res, rng.uniform(0, np.pi), offset, centre)
         base = np.where(river[None], library.pick(rng, "river_water", shape), base)
     if rng.random() < 0.45:
         if cls == "mining":
@@ -192,6 +199,8 @@ def sample_scar(rng: np.random.Generator, library: SpectralLibrary, cls: str, se
         yy, xx = np.mgrid[: shape[0], : shape[1]]
         footprint = (~river & (ndimage.distance_transform_edt(~river) < band_px)
                      & (np.hypot(yy - centre[0], xx - centre[1]) < rad * rng.uniform(1.5, 3)))
+    elif subtype in ("bank", "flood"):
+        return None   # no channel in the window: a bank or a flood needs one
     else:
         footprint = _blob(rng, shape, centre, rad, rng.uniform(0.5, 1.5), rng.uniform(1, 2.5), rng.uniform(0, np.pi))
     footprint &= ~river
