@@ -37,6 +37,7 @@ import datetime as dt
 import json
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -462,6 +463,22 @@ def measure_variant(variant: str, scene: Path, log: Path) -> dict:
     return row | {k: (round(v, 3) if isinstance(v, float) else v) for k, v in work.items()}
 
 
+def dry_run_estimate(cec: str, config: Path) -> dict:
+    """What ``cec run --dry-run`` predicts for the run (its chunks and memory), to set beside the
+    measured peak."""
+    text = subprocess.run([cec, "run", "--config", str(config), "--dry-run"], capture_output=True, text=True,
+                          env={**os.environ, "COLUMNS": "400"}, check=True).stdout
+    chunks = re.search(r"(\d+) chunks of at most (\d+)² px", text)
+    memory = re.search(r"memory ≈ (\d+) MiB per chunk task, (\d+) MiB per worker, (\d+) MiB in this process", text)
+    workers = re.search(r"LocalCluster of (\d+) workers", text)
+    if not (chunks and memory and workers):
+        return {"unparsed": text[-500:]}
+    task, worker, client = (int(v) for v in memory.groups())
+    return {"chunks": int(chunks.group(1)), "chunk_px": int(chunks.group(2)), "task_mib": task, "worker_mib": worker,
+            "client_mib": client, "workers": int(workers.group(1)),
+            "total_mib": int(workers.group(1)) * worker + client}
+
+
 def bench_one(scene: Path, work: Path, skip_plain: bool, chunk_px: int | None = None) -> dict:
     row: dict = {}
     row["floor"] = measure_variant("floor", scene, work / "floor.log")
@@ -470,6 +487,7 @@ def bench_one(scene: Path, work: Path, skip_plain: bool, chunk_px: int | None = 
     out = work / "cec-out"
     config = write_config(scene, out, chunk_px=chunk_px)
     cec = str(Path(sys.executable).with_name("cec"))
+    row["dry_run"] = dry_run_estimate(cec, config)
     row["cec"] = measure([cec, "run", "--config", str(config)], work / "cec.log")
     alerts = json.loads((out / "alerts.geojson").read_text())["features"]
     row["cec"]["alerts"] = len(alerts)
@@ -505,17 +523,20 @@ def write_results(path: Path, rows: list[dict], growth: list[dict], many: dict |
 
 def markdown_table(rows: list[dict], growth: list[dict], many: dict | None) -> str:
     """The results as the README's table."""
-    lines = ["| scene | looks | area grid | read floor | plain script | `cec run` | cec / floor | cec / plain "
-             "| plain peak | `cec` peak | alerts |", "|" + "---|" * 11]
+    lines = ["| scene | looks | area grid | chunks | read floor | plain script | `cec run` | cec / floor | cec / plain "
+             "| plain peak | `cec` peak | dry-run estimate | alerts |", "|" + "---|" * 13]
     for r in rows:
         plain = r.get("plain")
         plain_s = f"{plain['seconds']:.1f} s" if plain else "–"
         ratio = f"{r['cec_over_plain']:.2f}×" if plain else "–"
         plain_peak = f"{plain['peak_mib'] / 1024:.2f} GiB" if plain else "–"
+        dry = r.get("dry_run", {})
+        chunks = f"{dry['chunks']} of ≤ {dry['chunk_px']}²" if "chunks" in dry else "?"
+        estimate = f"{dry['total_mib'] / 1024:.2f} GiB" if "total_mib" in dry else "?"
         lines.append(
-            f"| {r['size_px']}² px | {r['looks']} | {r['grid_shape'][0]} × {r['grid_shape'][1]} "
+            f"| {r['size_px']}² px | {r['looks']} | {r['grid_shape'][0]} × {r['grid_shape'][1]} | {chunks} "
             f"| {r['floor']['seconds']:.2f} s | {plain_s} | {r['cec']['seconds']:.1f} s | {r['cec_over_floor']:.1f}× "
-            f"| {ratio} | {plain_peak} | {r['cec']['peak_mib'] / 1024:.2f} GiB | {r['cec']['alerts']} |")
+            f"| {ratio} | {plain_peak} | {r['cec']['peak_mib'] / 1024:.2f} GiB | {estimate} | {r['cec']['alerts']} |")
     for g in growth:
         lines.append(f"\n`cec` peak memory grows {g['cec_mib_per_scene_mpx']:.1f} MiB per Mpx of scene from "
                      f"{g['from_px']}² to {g['to_px']}² px ({g['looks']} looks).")
