@@ -47,7 +47,8 @@ class AreaBudget:
     chunk_mib: float
     """Working memory of one chunk task."""
     worker_mib: float
-    """Peak of one worker process (``dask.threads_per_worker`` tasks at once)."""
+    """Peak of one worker (``dask.threads_per_worker`` tasks at once; with ``dask.processes`` its
+    own interpreter too)."""
     client_mib: float
     """Peak of the process that runs ``cec run`` (scar candidates, estimated)."""
 
@@ -75,7 +76,8 @@ def area_budget(plan: AreaPlan, config: RunConfig) -> AreaBudget:
     row_chunks, col_chunks = chunk_origins(rows, edge), chunk_origins(cols, edge)
     margin = read_margin_px(d.resolution_m, d.cloud_buffer_m, d.nodata_edge_m)
     chunk_bytes = window_bytes(row_chunks[0][1], col_chunks[0][1], looks, margin)
-    worker = PROCESS_MIB + config.dask.threads_per_worker * chunk_bytes / 2**20
+    # a worker process carries its own interpreter; threaded workers share the cec process's
+    worker = (PROCESS_MIB if config.dask.processes else 0) + config.dask.threads_per_worker * chunk_bytes / 2**20
     client = PROCESS_MIB + rows * cols * CANDIDATE_SHARE * BYTES_PER_CANDIDATE / 2**20
     return AreaBudget(area_id=plan.area_id, epsg=epsg, grid_shape=(int(rows), int(cols)), looks=looks,
                       chunks=len(row_chunks) * len(col_chunks), chunk_px=edge, chunk_mib=round(chunk_bytes / 2**20, 1), worker_mib=round(worker),

@@ -175,6 +175,11 @@ class DaskConfig(_Strict):
     )
     n_workers: int | None = Field(None, ge=1, le=256, description="Workers of the LocalCluster.")
     threads_per_worker: int = Field(1, ge=1, le=64, description="Threads per LocalCluster worker.")
+    processes: bool = Field(
+        False, description="LocalCluster workers as separate processes (a crash inside GDAL then takes one "
+                           "worker, which dask restarts) instead of threads of the cec process (the default: "
+                           "no worker start-up, no copies between processes; the compiled kernels, GDAL and "
+                           "numpy release the GIL).")
     connect_timeout_s: float = Field(
         15.0, gt=0, le=600, description="Seconds to wait for dask.scheduler to answer before failing (exit 2)."
     )

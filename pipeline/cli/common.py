@@ -98,10 +98,11 @@ def dask_client(config: DaskConfig) -> Iterator[object]:
     # the dashboard on loopback, on a free port; only when bokeh is installed
     dashboard = "127.0.0.1:0" if importlib.util.find_spec("bokeh") else None
     with LocalCluster(
-        n_workers=workers, threads_per_worker=config.threads_per_worker, processes=True,
+        n_workers=workers, threads_per_worker=config.threads_per_worker, processes=config.processes,
         dashboard_address=dashboard, silence_logs=logging.WARNING,
     ) as cluster, Client(cluster) as client:
-        log.info("dask LocalCluster: %d workers × %d threads; dashboard: %s", workers, config.threads_per_worker,
+        log.info("dask LocalCluster: %d workers × %d threads (%s); dashboard: %s", workers, config.threads_per_worker,
+                 "processes" if config.processes else "in this process",
                  client.dashboard_link if dashboard else "off (install bokeh)")
         yield client
 
