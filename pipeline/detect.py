@@ -167,8 +167,9 @@ def chunk_px(config: RunConfig, n_looks: int, grid_shape: tuple[int, int]) -> in
     if d.chunk_px:
         return d.chunk_px
     margin = read_margin_px(d.resolution_m, d.cloud_buffer_m, d.nodata_edge_m)
-    threads = local_workers(config.dask) * config.dask.threads_per_worker
-    edge = auto_chunk_px(n_looks, margin, task_memory_bytes(local_workers(config.dask), config.dask.threads_per_worker))
+    workers, threads_per_worker = local_workers(config.dask), config.dask.threads_per_worker
+    threads = workers * threads_per_worker
+    edge = auto_chunk_px(n_looks, margin, task_memory_bytes(workers, threads_per_worker))
     while edge > 256 and len(chunk_origins(grid_shape[0], edge)) * len(chunk_origins(grid_shape[1], edge)) < threads:
         edge = max(256, edge // 2)
     return edge

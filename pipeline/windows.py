@@ -28,7 +28,7 @@ from .change import ChangeParams, detect_change
 from .harmonize import fuse
 from .indices import compute_indices
 from .model import BANDS
-from .sources.load import NEGATIVE_REFLECTANCE, load_observations
+from .sources.load import load_observations, negative_counts
 from .sources.registry import resolve_profile
 from .streaming import Candidates, block_candidates, context_px, rasterize_window
 
@@ -165,16 +165,13 @@ def window_task(job: AreaJob, row0: int, col0: int, rows: int, cols: int) -> Win
     layers = {name: np.asarray(change[name].data)[(..., *block)] for name in change.data_vars}
     candidates = reduce_block(layers, geometry, job.shapes, job.geobox.transform, job.geobox.shape[1],
                               job.min_px, job.halo_px)
-    # per-look counts over the chunk's own pixels (pipeline.sources.load.negative_fraction, summed)
-    own = (slice(None), *geometry.core_in_read)
-    data = obs.data
-    darkest = np.fmin(np.fmin(data["blue"].data, data["green"].data), data["red"].data)[own]
-    seen = np.asarray(clear.data)[own]
-    valid = ~np.isnan(darkest) & seen
-    return WindowResult(candidates=candidates,
-                        negative_px=((darkest < NEGATIVE_REFLECTANCE) & valid).sum(axis=(1, 2), dtype=np.int64),
-                        valid_px=valid.sum(axis=(1, 2), dtype=np.int64),
-                        clear_px=seen.sum(axis=(1, 2), dtype=np.int64))
+    # per-look counts over the chunk's own pixels: they add up to the whole grid's
+    rows, cols = geometry.core_in_read
+    own = {"y": rows, "x": cols}
+    negative, valid = negative_counts(obs.data.isel(own), clear.isel(own))
+    return WindowResult(candidates=candidates, negative_px=negative.values.astype(np.int64),
+                        valid_px=valid.values.astype(np.int64),
+                        clear_px=clear.isel(own).sum(("y", "x")).values.astype(np.int64))
 
 
 MAX_CHUNK_PX = 2048
@@ -233,8 +230,8 @@ def window_tasks(job: AreaJob, chunk_px: int) -> list:
 
 
 def merge_counts(results: Sequence[WindowResult]) -> tuple[np.ndarray, np.ndarray]:
-    """Per look over the whole grid: the negative-reflectance share of clear valid pixels (as
-    :func:`pipeline.sources.load.negative_fraction`) and the clear-pixel count."""
+    """Per look over the whole grid: the negative-reflectance share of clear valid pixels
+    (:func:`pipeline.sources.load.negative_fraction` of the whole grid) and the clear-pixel count."""
     negative = np.sum([r.negative_px for r in results], axis=0)
     valid = np.sum([r.valid_px for r in results], axis=0)
     clear = np.sum([r.clear_px for r in results], axis=0)

@@ -316,16 +316,23 @@ MAX_NEGATIVE_FRACTION = 0.2
 """A look with more of its valid pixels below ``NEGATIVE_REFLECTANCE`` is refused."""
 
 
+def negative_counts(data: xr.Dataset, clear: xr.DataArray | None = None) -> tuple[xr.DataArray, xr.DataArray]:
+    """Per time step: the valid (and clear) pixels whose darkest visible band is below −0.05, and
+    all valid (and clear) pixels. Counts add up over the chunks of a grid."""
+    darkest = np.fmin(np.fmin(data["blue"], data["green"]), data["red"])
+    valid = darkest.notnull() if clear is None else darkest.notnull() & clear
+    negative = (darkest < NEGATIVE_REFLECTANCE) & valid
+    return negative.sum(("y", "x")), valid.sum(("y", "x"))
+
+
 def negative_fraction(data: xr.Dataset, clear: xr.DataArray | None = None) -> xr.DataArray:
     """Per time step: the fraction of valid (and clear) pixels whose darkest visible band is below −0.05.
 
     Clouds are bright and hide a wrong offset, hence ``clear`` (boolean, time × y × x) when
     known. Lazy (dask) when ``data`` is; compute it with the rest to read the pixels once.
     """
-    darkest = np.fmin(np.fmin(data["blue"], data["green"]), data["red"])
-    valid = darkest.notnull() if clear is None else darkest.notnull() & clear
-    negative = (darkest < NEGATIVE_REFLECTANCE) & valid
-    return (negative.sum(("y", "x")) / valid.sum(("y", "x")).clip(min=1)).rename("negative_fraction")
+    negative, valid = negative_counts(data, clear)
+    return (negative / valid.clip(min=1)).rename("negative_fraction")
 
 
 def check_reflectance(fractions: Sequence[float], items_by_time: Sequence[Sequence[str]]) -> None:
