@@ -15,7 +15,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import xarray as xr
+from scipy import ndimage
 
+from pipeline.sources import mask
 from pipeline.sources.landsat import LANDSAT_C2_L2
 from pipeline.sources.mask import qa_pixel_clear, qa_pixel_clear_pixels, scl_clear, scl_clear_pixels
 from pipeline.sources.sentinel2 import EARTH_SEARCH_S2, PLANETARY_COMPUTER_S2
@@ -153,3 +155,18 @@ def test_buffers_cross_dask_chunk_borders():
     classes[:, 20, 5] = 0
     data = scene(classes)
     assert_numpy_dask_equal(lambda d: scl_clear(d, RES_M, 30.0, 20.0), data, chunks={"time": 1, "y": 20, "x": 20})
+
+
+@pytest.mark.parametrize("radius_px", [1, 2, 3, 5, 8])
+def test_grown_masks_are_the_disk_dilation(radius_px):
+    """Cloud and nodata masks grow by a disk of the buffer: exactly scipy's binary dilation with
+    that disk, up to the array's edges (which count as unflagged), look by look."""
+    rng = np.random.default_rng(radius_px)
+    for shape, share in [((3, 40, 50), 0.02), ((2, 5, 7), 0.2), ((1, 1, 9), 0.3), ((2, 30, 1), 0.1)]:
+        flags = rng.random(shape) < share
+        flags[0, 0, 0] = True
+        yy, xx = np.mgrid[-radius_px:radius_px + 1, -radius_px:radius_px + 1]
+        disk = xx ** 2 + yy ** 2 <= radius_px ** 2
+        expected = ndimage.binary_dilation(flags, structure=disk[np.newaxis])
+        np.testing.assert_array_equal(mask._grow(flags, radius_px), expected)
+    assert not mask._grow(np.zeros((2, 9, 9), bool), radius_px).any()
