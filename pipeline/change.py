@@ -36,6 +36,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 import xarray as xr
 
@@ -220,40 +221,59 @@ def detect_block(
     mon = clear & ~is_baseline[:, None, None]
 
     base_ndvi, base_nbr, base_mndwi, *base_bands = nanmedians([ndvi, nbr, mndwi, *bands], base)
-    mon &= ~hazy(blue, red, swir16, ndvi, mndwi, base_bands[0], base_bands[2], base_bands[4])
     (deviation,) = nanmedians([np.abs(ndvi - base_ndvi)], base)
-    spread = 1.4826 * deviation
-    spread = np.fmax(np.nan_to_num(spread, nan=MIN_SPREAD), MIN_SPREAD)
-    n_base = base.sum(axis=0)
-    forest = (n_base > 0) & (base_ndvi >= params.forest_ndvi_min) & (base_mndwi < 0)
-    water = (n_base > 0) & (base_mndwi > 0)
-    with np.errstate(invalid="ignore"):
-        seen_water = np.where(base, mndwi, -np.inf).max(axis=0) > 0
-        water_seen = seen_water & ~forest
-        # Ground the mining-surface path may flag: vegetated in the baseline and never seen
-        # under water (old pits, bare fields, channels and sandbars are not new surface).
-        vegetated = (n_base > 0) & (base_ndvi >= params.vegetated_ndvi_min) & ~seen_water
-
-    threshold = np.maximum(params.ndvi_drop_min, params.drop_sigma * spread)
-    with np.errstate(invalid="ignore"):
-        dropped = mon & (base_ndvi - ndvi >= threshold)
-        by_forest = dropped & forest & (base_nbr - nbr >= params.nbr_drop_min)
-    by_surface = dropped & vegetated & mining_surface(ndvi, mndwi, blue, red, nir, swir16)
-    flagged = by_forest | by_surface
+    flagged, by_forest, by_surface, forest, water, water_seen, n_base = flag_looks(
+        ndvi, nbr, mndwi, blue, red, nir, swir16, base, mon, base_ndvi, base_nbr, base_mndwi, base_bands[0],
+        base_bands[2], base_bands[4], deviation, params)
 
     # Only a pixel with a flagged look can be more than "no change": confirmation, dates and
     # evidence run on those pixels alone (most of a block has none); every other pixel gets what
     # no flag gives: confidence none, no look (-1), no hit, NaN evidence, no path, no look bit.
-    some = flagged.any(axis=0)
-    picked = [x[:, some] for x in (flagged, mon, base, by_forest, by_surface, ndvi, nbr, mndwi, bsi, *bands)]
-    found = _confirm(*picked, base_ndvi[some], base_nbr[some], params, look_family)
+    some = np.flatnonzero(flagged.any(axis=0))
+    picked = [x.reshape(n_looks, -1)[:, some]
+              for x in (flagged, mon, base, by_forest, by_surface, ndvi, nbr, mndwi, bsi, *bands)]
+    found = _confirm(*picked, base_ndvi.reshape(-1)[some], base_nbr.reshape(-1)[some], params, look_family)
     plane = ndvi.shape[1:]
-
-    def full(name: str, fill) -> np.ndarray:
+    nan = np.float32(np.nan)
+    layers = [  # (name in found, what pixels without a flag get), or a layer of every pixel
+        ("confidence", CONFIDENCE_NONE),
+        ("first_look", -1),
+        ("last_look", -1),
+        ("n_hits", 0),
+        base_ndvi,
+        base_mndwi,
+        ("ndvi_drop", nan),
+        ("nbr_drop", nan),
+        ("post_ndvi", nan),
+        ("post_mndwi", nan),
+        ("post_bsi", nan),
+        forest,
+        water,
+        water_seen,
+        n_base,
+        ("path", 0),
+        ("post_bands", nan),
+        *base_bands,
+        ("prior_look", -1),
+        ("bits", 0),
+    ]
+    n_layers = n_fields(n_looks)
+    out = np.empty((n_layers,) + plane, dtype=np.float32)
+    flat = out.reshape(n_layers, -1)
+    k = 0
+    for layer in layers:
+        if not isinstance(layer, tuple):
+            out[k] = layer
+            k += 1
+            continue
+        name, fill = layer
         values = found[name]
-        out = np.full(values.shape[:-1] + plane, fill, dtype=values.dtype)
-        out[..., some] = values
-        return out
+        rows = values.shape[0] if values.ndim == 2 else 1
+        out[k:k + rows] = fill
+        flat[k:k + rows, some] = values.reshape(rows, -1)
+        k += rows
+    assert k == n_layers
+    return out
 
     nan = np.float32(np.nan)
     layers = [
@@ -283,6 +303,120 @@ def detect_block(
         out[k] = layer
     out[len(layers):] = bits
     return out
+
+
+def flag_looks(ndvi, nbr, mndwi, blue, red, nir, swir16, base, mon, base_ndvi, base_nbr, base_mndwi, base_blue,
+               base_red, base_swir16, deviation, params: ChangeParams):
+    """The looks each path flags, and the baseline's classes, in one compiled pass over the pixels.
+
+    ``mon`` (bool, time × pixels) loses its hazy looks (:func:`hazy`), in place. A look is
+    flagged where it is a monitoring look whose NDVI fell from the baseline median by at least
+    the larger of ``ndvi_drop_min`` and ``drop_sigma`` robust spreads (1.4826 × the median
+    absolute deviation ``deviation``, at least MIN_SPREAD), and then: on baseline forest, its NBR
+    fell by ``nbr_drop_min`` (forest-loss path); on ground vegetated in the baseline and never
+    seen under water, it shows mining surface (:func:`mining_surface`). Forest: baseline NDVI at
+    least ``forest_ndvi_min`` and MNDWI below 0; vegetated: NDVI at least ``vegetated_ndvi_min``
+    (old pits, bare fields, channels and sandbars are not new surface).
+
+    The same booleans as those numpy expressions (:func:`hazy`, :func:`mining_surface`), float32
+    arithmetic and thresholds rounded to float32 as numpy does, without a (time, y, x) temporary
+    per expression. Returns flagged, by_forest, by_surface (time, …), forest, water, water_seen
+    (…, bool) and n_base (…, int64).
+    """
+    plane = ndvi.shape[1:]
+    n_looks = ndvi.shape[0]
+
+    def flat(x):
+        return np.ascontiguousarray(x).reshape(n_looks, -1) if x.ndim == len(plane) + 1 else \
+            np.ascontiguousarray(x).reshape(-1)
+
+    mon_flat = np.ascontiguousarray(mon).reshape(n_looks, -1)
+    n_pixels = mon_flat.shape[1]
+    flagged, by_forest, by_surface = (np.zeros((n_looks, n_pixels), bool) for _ in range(3))
+    forest, water, water_seen = (np.zeros(n_pixels, bool) for _ in range(3))
+    n_base = np.zeros(n_pixels, np.int64)
+    f32 = np.float32
+    _flag_looks(flat(ndvi), flat(nbr), flat(mndwi), flat(blue), flat(red), flat(nir), flat(swir16), flat(base),
+                mon_flat, flat(base_ndvi), flat(base_nbr), flat(base_mndwi), flat(base_blue), flat(base_red),
+                flat(base_swir16), flat(deviation),
+                f32(params.forest_ndvi_min), f32(params.vegetated_ndvi_min), f32(params.ndvi_drop_min),
+                f32(params.drop_sigma), f32(params.nbr_drop_min), f32(1.4826), f32(MIN_SPREAD),
+                f32(HAZE_BLUE_RISE_MIN), f32(HAZE_NDVI_MIN), f32(SURFACE_NDVI_MAX), f32(SEDIMENT_ALBEDO_MIN),
+                f32(POND_MNDWI_MIN), f32(POND_SWIR16_MAX),
+                flagged, by_forest, by_surface, forest, water, water_seen, n_base)
+    if not np.shares_memory(mon_flat, mon):
+        mon[...] = mon_flat.reshape(mon.shape)
+    return (flagged.reshape(ndvi.shape), by_forest.reshape(ndvi.shape), by_surface.reshape(ndvi.shape),
+            forest.reshape(plane), water.reshape(plane), water_seen.reshape(plane), n_base.reshape(plane))
+
+
+@numba.njit(cache=True, nogil=True)
+def _flag_looks(ndvi, nbr, mndwi, blue, red, nir, swir16, base, mon, base_ndvi, base_nbr, base_mndwi, base_blue,
+                base_red, base_swir16, deviation, forest_min, vegetated_min, drop_min, drop_sigma, nbr_drop_min,
+                mad_scale, min_spread, haze_rise_min, haze_ndvi_min, surface_ndvi_max, albedo_min, pond_mndwi_min,
+                pond_swir16_max, flagged, by_forest, by_surface, forest, water, water_seen,
+                n_base):  # pragma: no cover - compiled
+    n_looks, n_pixels = ndvi.shape
+    zero = np.float32(0.0)
+    three = np.float32(3.0)
+    for p in range(n_pixels):
+        count = 0
+        most_water = -np.inf    # np.where(base, mndwi, -inf).max(): NaN if any kept look is NaN
+        for t in range(n_looks):
+            if base[t, p]:
+                count += 1
+                m = mndwi[t, p]
+                if m != m or most_water != most_water:
+                    most_water = np.nan
+                elif m > most_water:
+                    most_water = m
+        seen_water = most_water > 0
+        b_ndvi = base_ndvi[p]
+        b_mndwi = base_mndwi[p]
+        is_forest = count > 0 and b_ndvi >= forest_min and b_mndwi < zero
+        is_vegetated = count > 0 and b_ndvi >= vegetated_min and not seen_water
+        n_base[p] = count
+        forest[p] = is_forest
+        water[p] = count > 0 and b_mndwi > zero
+        water_seen[p] = seen_water and not is_forest
+        spread = mad_scale * deviation[p]
+        if spread != spread:
+            spread = min_spread
+        if spread < min_spread:
+            spread = min_spread
+        threshold = drop_sigma * spread
+        if threshold < drop_min:
+            threshold = drop_min
+        b_nbr = base_nbr[p]
+        b_blue = base_blue[p]
+        b_red = base_red[p]
+        b_swir16 = base_swir16[p]
+        for t in range(n_looks):
+            if not mon[t, p]:
+                continue
+            v_ndvi = ndvi[t, p]
+            v_mndwi = mndwi[t, p]
+            v_blue = blue[t, p]
+            v_red = red[t, p]
+            v_swir16 = swir16[t, p]
+            blue_rise = v_blue - b_blue
+            if (blue_rise > v_swir16 - b_swir16 and blue_rise > v_red - b_red and blue_rise > haze_rise_min
+                    and v_ndvi > haze_ndvi_min and v_mndwi < zero):
+                mon[t, p] = False
+                continue
+            if not (b_ndvi - v_ndvi >= threshold):
+                continue
+            forest_hit = is_forest and b_nbr - nbr[t, p] >= nbr_drop_min
+            surface_hit = False
+            if is_vegetated and v_ndvi < surface_ndvi_max:
+                v_nir = nir[t, p]
+                bright = (v_red + v_nir + v_swir16) / three > albedo_min
+                bare = bright and v_red > v_blue and v_swir16 > v_blue
+                pond = v_mndwi > pond_mndwi_min and v_swir16 < pond_swir16_max
+                surface_hit = bare or pond
+            by_forest[t, p] = forest_hit
+            by_surface[t, p] = surface_hit
+            flagged[t, p] = forest_hit or surface_hit
 
 
 def _confirm(flagged, mon, base, by_forest, by_surface, ndvi, nbr, mndwi, bsi, blue, green, red, nir, swir16, swir22,
