@@ -232,7 +232,7 @@ def detection_paths(change: dict[str, np.ndarray], labels: np.ndarray, index: np
     path = np.nan_to_num(change.get("detection_path", np.full(labels.shape, PATH_FOREST_LOSS))).astype(int)
     code = np.zeros(index.shape, dtype=int)
     for bit in (PATH_FOREST_LOSS, PATH_MINING_SURFACE):
-        code |= np.where(ndimage.maximum((path & bit) > 0, labels, index) > 0, bit, 0)
+        code |= np.where(_label_extremes((path & bit) > 0, labels, index, largest=True) > 0, bit, 0)
     return [PATH_NAMES.get(int(c), PATH_NAMES[PATH_FOREST_LOSS]) for c in code]
 
 
@@ -286,6 +286,28 @@ def _label_sums(layer: np.ndarray, labels: np.ndarray, index: np.ndarray) -> np.
     return np.bincount(flat[at], weights=weights, minlength=int(index.max()) + 1)[index]
 
 
+def _label_extremes(layer: np.ndarray, labels: np.ndarray, index: np.ndarray, largest: bool) -> np.ndarray:
+    """``ndimage.maximum`` (``largest``) or ``ndimage.minimum`` of ``layer`` per label, ``index`` =
+    1..n, over the labelled pixels only (ndimage sorts the whole window). As ndimage, which takes
+    the ends of each label's sorted values (NaN sorts last): the minimum skips NaN unless every
+    value is NaN, the maximum is NaN if any value is."""
+    flat = labels.ravel()
+    at = np.flatnonzero(flat)
+    values = np.asarray(layer).ravel()[at]
+    dtype = values.dtype
+    if dtype == bool:
+        values = values.view(np.uint8)
+    if np.issubdtype(values.dtype, np.floating):
+        start, ufunc = (-np.inf, np.maximum) if largest else (np.nan, np.fmin)
+    else:
+        info = np.iinfo(values.dtype)
+        start, ufunc = (info.min, np.maximum) if largest else (info.max, np.minimum)
+    out = np.full(int(index.max()) + 1, start, dtype=values.dtype)
+    with np.errstate(invalid="ignore"):
+        ufunc.at(out, flat[at], values)
+    return out[index].astype(dtype, copy=False)
+
+
 def _label_means(layer: np.ndarray, labels: np.ndarray, index: np.ndarray) -> np.ndarray:
     """``ndimage.mean(layer, labels, index)`` over the labelled pixels only (see :func:`_label_sums`)."""
     counts = np.bincount(labels.ravel(), minlength=int(index.max()) + 1)[index]
@@ -335,8 +357,8 @@ def describe_scars(
         "geometry": [polygons[i] for i in index],
         "zone_index": _majority(zone_index, labels, index),
         "confidence": [CONFIDENCE_NAMES[int(c)] for c in object_confidence(change["confidence"], labels, index)],
-        "first_look": ndimage.minimum(valid_first, labels, index),
-        "last_look": ndimage.maximum(last, labels, index),
+        "first_look": _label_extremes(valid_first, labels, index, largest=False),
+        "last_look": _label_extremes(last, labels, index, largest=True),
         "prior_look": _median_look(change["prior_look"], labels, index) if "prior_look" in change
         else np.full(index.size, -1.0),
         "looks": [tuple(np.flatnonzero(row)) for row in look_hits],

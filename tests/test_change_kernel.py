@@ -1,4 +1,5 @@
-"""The change test's per-pixel medians: one compiled pass, the very numbers np.nanmedian gives."""
+"""The change test's compiled passes (per-pixel medians, per-look flags) and the scars' labelled
+reductions: the very numbers of the numpy and scipy expressions they replace."""
 
 from __future__ import annotations
 
@@ -6,8 +7,11 @@ import warnings
 
 import numpy as np
 import pytest
+from scipy import ndimage
 
+from pipeline.change import MIN_SPREAD, ChangeParams, flag_looks, hazy, mining_surface
 from pipeline.medians import nanmedians
+from pipeline.scars import _label_extremes
 
 
 def _reference(values: np.ndarray, keep: np.ndarray) -> np.ndarray:
@@ -46,3 +50,77 @@ def test_non_contiguous_blocks_and_a_mismatched_mask():
     np.testing.assert_array_equal(median, _reference(values, keep))
     with pytest.raises(ValueError, match="one shape"):
         nanmedians([values], keep[:, :1])
+
+
+def _numpy_flags(ndvi, nbr, mndwi, blue, red, nir, swir16, base, mon, base_ndvi, base_nbr, base_mndwi, base_blue,
+                 base_red, base_swir16, deviation, params):
+    """The change test's flags written as numpy expressions over whole (time, y, x) arrays."""
+    mon = mon & ~hazy(blue, red, swir16, ndvi, mndwi, base_blue, base_red, base_swir16)
+    spread = np.fmax(np.nan_to_num(1.4826 * deviation, nan=MIN_SPREAD), MIN_SPREAD)
+    n_base = base.sum(axis=0)
+    forest = (n_base > 0) & (base_ndvi >= params.forest_ndvi_min) & (base_mndwi < 0)
+    water = (n_base > 0) & (base_mndwi > 0)
+    with np.errstate(invalid="ignore"):
+        seen_water = np.where(base, mndwi, -np.inf).max(axis=0) > 0
+        vegetated = (n_base > 0) & (base_ndvi >= params.vegetated_ndvi_min) & ~seen_water
+        threshold = np.maximum(params.ndvi_drop_min, params.drop_sigma * spread)
+        dropped = mon & (base_ndvi - ndvi >= threshold)
+        by_forest = dropped & forest & (base_nbr - nbr >= params.nbr_drop_min)
+    by_surface = dropped & vegetated & mining_surface(ndvi, mndwi, blue, red, nir, swir16)
+    return mon, (by_forest | by_surface, by_forest, by_surface, forest, water, seen_water & ~forest, n_base)
+
+
+@pytest.mark.parametrize("looks", [2, 5, 9, 24])
+def test_flag_looks_is_the_numpy_rule_exactly(looks):
+    """The compiled pass gives the booleans of the numpy expressions, also at float32 ties with
+    the thresholds (inputs on a 0.05 grid: NDVI drops of exactly 0.2, MNDWI of exactly 0) and
+    with NaN in kept looks."""
+    rng = np.random.default_rng(looks)
+
+    def grid(lo, hi, step, shape=(looks, 30, 40)):
+        return (np.round(rng.uniform(lo, hi, shape) / step) * step).astype(np.float32)
+
+    ndvi, nbr, mndwi = grid(-0.2, 0.95, 0.05), grid(-0.3, 0.8, 0.05), grid(-0.6, 0.4, 0.05)
+    blue, red, nir, swir16 = (grid(0, 0.4, 0.01) for _ in range(4))
+    for values in (ndvi, nbr, mndwi, blue, swir16):
+        values[rng.random(values.shape) < 0.02] = np.nan
+    is_base = np.arange(looks) < max(1, looks // 3)
+    clear = rng.random(ndvi.shape) < 0.85
+    base, mon = clear & is_base[:, None, None], clear & ~is_base[:, None, None]
+    plane = [grid(lo, hi, 0.05, (30, 40)) for lo, hi in ((0.3, 0.95), (0.2, 0.8), (-0.5, 0.3))]
+    plane += [grid(0, 0.2, 0.01, (30, 40)) for _ in range(3)] + [grid(0, 0.1, 0.01, (30, 40))]
+    plane[0][rng.random((30, 40)) < 0.05] = np.nan
+    plane[-1][rng.random((30, 40)) < 0.05] = np.nan                   # no usable spread
+    for params in (ChangeParams(), ChangeParams(drop_sigma=1.0, ndvi_drop_min=0.1, nbr_drop_min=0.05)):
+        expected_mon, expected = _numpy_flags(ndvi, nbr, mndwi, blue, red, nir, swir16, base, mon, *plane, params)
+        got_mon = mon.copy()
+        got = flag_looks(ndvi, nbr, mndwi, blue, red, nir, swir16, base, got_mon, *plane, params)
+        np.testing.assert_array_equal(got_mon, expected_mon)
+        for name, a, b in zip(("flagged", "by_forest", "by_surface", "forest", "water", "water_seen", "n_base"),
+                              got, expected):
+            np.testing.assert_array_equal(a, b, err_msg=name)
+        assert expected[1].any() and expected[2].any() and (expected_mon != mon).any()
+
+
+@pytest.mark.parametrize("kind", ["float32", "float64", "int64", "int16", "bool"])
+def test_label_extremes_are_ndimage_minimum_and_maximum(kind):
+    """Per-scar first and last looks and detection paths: ndimage's labelled minimum and maximum,
+    NaN and infinities included, from the labelled pixels alone."""
+    rng = np.random.default_rng(7)
+    for _ in range(40):
+        shape = tuple(rng.integers(1, 25, 2))
+        labels, n = ndimage.label(rng.random(shape) < 0.5)
+        if n == 0:
+            continue
+        index = np.arange(1, n + 1)
+        if kind.startswith("float"):
+            values = rng.choice([1.0, 2.0, -3.0, np.nan, np.inf, -np.inf, 0.5], shape).astype(kind)
+        elif kind == "bool":
+            values = rng.random(shape) < 0.3
+        else:
+            values = rng.integers(-5, 9, shape).astype(kind)
+        for largest, reference in ((True, ndimage.maximum), (False, ndimage.minimum)):
+            expected = np.asarray(reference(values, labels, index))
+            got = _label_extremes(values, labels, index, largest)
+            assert got.dtype == expected.dtype
+            np.testing.assert_array_equal(got, expected)
