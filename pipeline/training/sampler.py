@@ -4,7 +4,8 @@ The classifier must not learn one scene generator. Each sample here draws, indep
 
 - the sensor (Sentinel-2 at 10 m, Landsat at 30 m) and the observation regime (``single``: one
   look after the change, as in a two-look run; ``dense``: the median of a few looks of a series;
-  ``composite``: an annual-median composite of the evolving surface);
+  ``composite``: a median composite of the evolving surface, half of them over a period that
+  straddles the change, so the composite mixes the surface before and after it pixel by pixel);
 - per-scene band gains, offsets, haze and noise;
 - the surface make-up of its class, mixed per pixel from an endmember library of *real* spectra
   (``data/endmembers/spectra.csv``, see :mod:`pipeline.training.endmembers`), each draw tilted
@@ -44,6 +45,10 @@ COVERS = ("forest", "regrowth", "pasture", "bare_soil", "mining_sediment", "mini
 SUB = 2                      # sub-pixels per pixel edge
 AREA_HA = (0.4, 25.0)        # log-uniform scar area, every class alike
 MAX_WINDOW_PX = 128
+# Share of composites whose period straddles the change (some looks before it, some after), so
+# the composite is a per-pixel temporal mix of the old and new surfaces: annual or multi-year
+# median composites of a pit dug mid-period (benchmarks/bench_sites.py, ``period_median``).
+STRADDLE_SHARE = 0.5
 HAZE_SHAPE = np.array([1.0, 0.8, 0.6, 0.4, 0.15, 0.08])        # additive haze, by band
 # Char and ash: no burnt scar is in the real imagery at hand; typical post-fire reflectance of
 # tropical char and white ash (broad literature ranges), randomised per draw.
@@ -276,8 +281,16 @@ def sample_scar(rng: np.random.Generator, library: SpectralLibrary, cls: str, se
         times, noise = list(np.sort(rng.uniform(rng.uniform(0, 0.5), 1, 3))), rng.uniform(0.003, 0.012)
     else:
         times, noise = list(np.linspace(rng.uniform(0, 0.4), rng.uniform(0.6, 1.0), 3)), rng.uniform(0.001, 0.005)
-    if regime == "composite":   # the median of the year's states, observed once, little noise
-        post = np.median(np.stack([to_pixels(surface(t)) for t in times]), axis=0) * gain[:, None, None]
+        n_before = 0
+        if rng.random() < STRADDLE_SHARE:
+            # the composite's period straddles the change: 1–3 of its looks still see the ground
+            # before it, 1–3 the new surface (a pit dug mid-period in a multi-year median)
+            n_before = int(rng.integers(1, 4))
+            times = list(np.sort(rng.uniform(0, 1, int(rng.integers(1, 4)))))
+    if regime == "composite":   # the per-pixel median of the period's looks, little noise
+        states = [to_pixels(base)] * n_before + [to_pixels(surface(t)) for t in times]
+        states = [x * rng.normal(1.0, 0.02, 6)[:, None, None] for x in states]   # each look's year differs a little
+        post = np.median(np.stack(states), axis=0) * gain[:, None, None]
         post = post + offset[:, None, None] + rng.normal(0, noise, post.shape)
     else:
         looks = []
