@@ -13,7 +13,7 @@ import geopandas as gpd
 import shapely
 
 from .config import RunConfig
-from .sources.search import in_window, search_source
+from .sources.search import SourceReads, in_window, search_source
 
 
 @dataclass(frozen=True)
@@ -32,13 +32,14 @@ class AreaPlan:
 def plan_areas(config: RunConfig, zones: gpd.GeoDataFrame) -> list[AreaPlan]:
     """Search the source for every area (sorted by id) over the config's two periods."""
     plans = []
+    reads = SourceReads()  # a local catalog is read once for every area and period
     for area_id, group in zones.groupby("area_id", sort=True):
         geometry = shapely.geometry.mapping(shapely.union_all(list(group.geometry)))
         plans.append(AreaPlan(
             area_id=str(area_id),
             zones=group,
-            baseline=search_source(config.source, geometry, config.periods.baseline),
-            monitor=search_source(config.source, geometry, config.periods.monitor),
+            baseline=search_source(config.source, geometry, config.periods.baseline, reads),
+            monitor=search_source(config.source, geometry, config.periods.monitor, reads),
         ))
     return plans
 

@@ -138,3 +138,22 @@ def test_an_area_without_imagery_is_named(tmp_path, catalog, small_scene):
         run(config)
     assert not (Path(config.output.dir) / "alerts.geojson").exists()
     assert not (Path(config.output.dir) / "state.gpkg").exists()
+
+
+def test_a_local_catalog_is_read_once_for_every_area_and_period(tmp_path, catalog, small_scene, monkeypatch):
+    """Planning searches each area in both periods; the catalog is read from disk once, and
+    each area still gets only its own items."""
+    from pipeline.aoi import load_zones
+    from pipeline.plan import plan_areas
+    from pipeline.sources import search
+
+    config = config_for(tmp_path, catalog, small_scene, ["A18", "B19", "C18"])
+    reads = []
+    real = search.read_catalog
+    monkeypatch.setattr(search, "read_catalog", lambda path: reads.append(path) or real(path))
+    plans = {plan.area_id: plan for plan in plan_areas(config, load_zones(config.areas))}
+    assert len(reads) == 1
+    for area in ("A18", "B19"):
+        assert sorted(i.id for i in plans[area].baseline) == [f"LC08_{area}_20200601", f"LC08_{area}_20200617"]
+        assert sorted(i.id for i in plans[area].monitor) == [f"LC08_{area}_20210604", f"LC08_{area}_20210620"]
+    assert not plans["C18"].baseline and not plans["C18"].monitor

@@ -10,7 +10,7 @@ import datetime as dt
 import hashlib
 import json
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,6 +63,18 @@ def filter_items(
     return sorted(found, key=item_sort_key)
 
 
+def read_catalog(catalog_path: Path) -> list[pystac.Item]:
+    """Every item of a local static catalog."""
+    catalog_path = Path(catalog_path)
+    if not catalog_path.is_file():
+        raise InputError(f"{catalog_path}: STAC catalog not found")
+    try:
+        catalog = pystac.Catalog.from_file(str(catalog_path))
+        return list(catalog.get_items(recursive=True))
+    except Exception as err:  # pystac raises many types for broken JSON or links
+        raise InputError(f"{catalog_path}: cannot read STAC catalog: {err}") from None
+
+
 def search_catalog(
     catalog_path: Path,
     collections: Sequence[str],
@@ -70,17 +82,11 @@ def search_catalog(
     start: dt.date,
     end: dt.date,
     max_cloud_cover: float,
+    read: Callable[[Path], list[pystac.Item]] = read_catalog,
 ) -> list[pystac.Item]:
-    """Items of a local static catalog that match collections, place, dates and cloud cover."""
-    catalog_path = Path(catalog_path)
-    if not catalog_path.is_file():
-        raise InputError(f"{catalog_path}: STAC catalog not found")
-    try:
-        catalog = pystac.Catalog.from_file(str(catalog_path))
-        items = list(catalog.get_items(recursive=True))
-    except Exception as err:  # pystac raises many types for broken JSON or links
-        raise InputError(f"{catalog_path}: cannot read STAC catalog: {err}") from None
-    return filter_items(items, collections, intersects, start, end, max_cloud_cover)
+    """Items of a local static catalog that match collections, place, dates and cloud cover.
+    ``read``: how the catalog's items are read (:class:`SourceReads` reads it once per run)."""
+    return filter_items(read(Path(catalog_path)), collections, intersects, start, end, max_cloud_cover)
 
 
 def read_item_collection(path: Path) -> list[pystac.Item]:
@@ -101,9 +107,30 @@ def search_items_file(
     start: dt.date,
     end: dt.date,
     max_cloud_cover: float,
+    read: Callable[[Path], list[pystac.Item]] = read_item_collection,
 ) -> list[pystac.Item]:
     """Items of a saved ``items.json`` that match, to reproduce a run offline."""
-    return filter_items(read_item_collection(path), collections, intersects, start, end, max_cloud_cover)
+    return filter_items(read(Path(path)), collections, intersects, start, end, max_cloud_cover)
+
+
+class SourceReads:
+    """Local catalogs and item files read once, for the searches of one run (every area and
+    period filters the same items: 115 areas searched a 9-item catalog 230 times, 5.4 s)."""
+
+    def __init__(self) -> None:
+        self._items: dict[tuple[str, Path], list[pystac.Item]] = {}
+
+    def _read(self, kind: str, reader: Callable[[Path], list[pystac.Item]], path: Path) -> list[pystac.Item]:
+        key = (kind, Path(path).resolve())
+        if key not in self._items:
+            self._items[key] = reader(path)
+        return self._items[key]
+
+    def catalog(self, path: Path) -> list[pystac.Item]:
+        return self._read("catalog", read_catalog, path)
+
+    def item_collection(self, path: Path) -> list[pystac.Item]:
+        return self._read("items", read_item_collection, path)
 
 
 @dataclass(frozen=True)
@@ -239,12 +266,17 @@ def write_items(items: Sequence[pystac.Item], path: Path) -> Path:
     return write_text_atomic(Path(path), json.dumps(collection, indent=1) + "\n")
 
 
-def search_source(source: SourceConfig, geometry: dict, period: tuple[dt.date, dt.date]) -> list[pystac.Item]:
-    """Items of the configured source (catalog, items file or API) over ``geometry`` in ``period``."""
+def search_source(source: SourceConfig, geometry: dict, period: tuple[dt.date, dt.date],
+                  reads: SourceReads | None = None) -> list[pystac.Item]:
+    """Items of the configured source (catalog, items file or API) over ``geometry`` in ``period``;
+    ``reads``: local catalogs and item files already read in this run."""
+    reads = reads or SourceReads()
     if source.stac_catalog is not None:
-        return search_catalog(source.stac_catalog, source.collections, geometry, *period, source.max_cloud_cover)
+        return search_catalog(source.stac_catalog, source.collections, geometry, *period, source.max_cloud_cover,
+                              read=reads.catalog)
     if source.stac_items is not None:
-        return search_items_file(source.stac_items, source.collections, geometry, *period, source.max_cloud_cover)
+        return search_items_file(source.stac_items, source.collections, geometry, *period, source.max_cloud_cover,
+                                 read=reads.item_collection)
     options = ApiOptions(timeout_s=source.timeout_s, retries=source.retries, max_items=source.max_items,
                          deadline_s=source.deadline_s)
     return search_api(source.stac_api, source.collections, geometry, *period, source.max_cloud_cover, options)
