@@ -326,10 +326,11 @@ def write_small_areas(scene: Path, path: Path, n: int, edge_px: int = 48) -> Pat
     return path
 
 
-def write_config(scene: Path, out: Path, areas: Path | None = None, chunk_px: int | None = None) -> Path:
+def write_config(scene: Path, out: Path, areas: Path | None = None, chunk_px: int | None = None,
+                 processes: bool = False) -> Path:
     """A cec config over the scene (alerts only: no evidence bundles, no report); ``areas``: other
     area polygons (no buffer zones) instead of the scene's protected area; ``chunk_px``: another
-    ``detection.chunk_px`` than the default."""
+    ``detection.chunk_px`` than the default; ``processes``: worker processes (``dask.processes``)."""
     meta = json.loads((scene / "done.json").read_text())
     dates = meta["dates"]
     base_end = dates[meta["n_baseline"] - 1]
@@ -352,7 +353,7 @@ model: {MODEL}
   formats: [geojson]
   evidence: false
   report: false
-"""
+{f"dask:{chr(10)}  processes: true{chr(10)}" if processes else ""}"""
     path = out.parent / f"{out.name}.yaml"
     path.write_text(text)
     return path
@@ -499,16 +500,22 @@ def bench_one(scene: Path, work: Path, skip_plain: bool, chunk_px: int | None = 
 
 
 def bench_areas(scene: Path, work: Path, n: int) -> dict:
-    """Per-area overhead: ``cec run`` over 1 and over ``n`` small areas of the same scene."""
+    """Per-area overhead: ``cec run`` over 1 and over ``n`` small areas of the same scene, with
+    the default threaded workers and with worker processes (``dask.processes: true``)."""
     cec = str(Path(sys.executable).with_name("cec"))
-    runs = {}
-    for count in (1, n):
-        out = work / f"areas{count}"
-        config = write_config(scene, out, write_small_areas(scene, work / f"areas{count}.geojson", count))
-        runs[count] = measure([cec, "run", "--config", str(config)], work / f"areas{count}.log")
-    per_area = (runs[n]["seconds"] - runs[1]["seconds"]) / (n - 1)
-    return {"areas": n, "edge_px": 48, "one_area_s": runs[1]["seconds"], "n_areas_s": runs[n]["seconds"],
-            "seconds_per_extra_area": round(per_area, 3), "peak_mib": runs[n]["peak_mib"]}
+    result = {"areas": n, "edge_px": 48}
+    for processes in (False, True):
+        runs = {}
+        for count in (1, n):
+            out = work / f"areas{count}{'-processes' if processes else ''}"
+            config = write_config(scene, out, write_small_areas(scene, work / f"areas{count}.geojson", count),
+                                  processes=processes)
+            runs[count] = measure([cec, "run", "--config", str(config)], work / f"{out.name}.log")
+        per_area = (runs[n]["seconds"] - runs[1]["seconds"]) / (n - 1)
+        key = "processes" if processes else "threads"
+        result[key] = {"one_area_s": runs[1]["seconds"], "n_areas_s": runs[n]["seconds"],
+                       "seconds_per_extra_area": round(per_area, 3), "peak_mib": runs[n]["peak_mib"]}
+    return result
 
 
 def write_results(path: Path, rows: list[dict], growth: list[dict], many: dict | None) -> None:
@@ -541,8 +548,10 @@ def markdown_table(rows: list[dict], growth: list[dict], many: dict | None) -> s
         lines.append(f"\n`cec` peak memory grows {g['cec_mib_per_scene_mpx']:.1f} MiB per Mpx of scene from "
                      f"{g['from_px']}² to {g['to_px']}² px ({g['looks']} looks).")
     if many:
-        lines.append(f"\n{many['areas']} areas of 48² px: {many['n_areas_s']:.1f} s against {many['one_area_s']:.1f} s "
-                     f"for one: {many['seconds_per_extra_area']:.2f} s per extra area.")
+        for key in ("threads", "processes"):
+            row = many[key]
+            lines.append(f"\n{many['areas']} areas of 48² px, worker {key}: {row['n_areas_s']:.1f} s against "
+                         f"{row['one_area_s']:.1f} s for one: {row['seconds_per_extra_area']:.2f} s per extra area.")
     return "\n".join(lines)
 
 
@@ -612,8 +621,10 @@ def main() -> None:
               f"{r['cec_over_floor']:9.2f} {r.get('cec_over_plain', float('nan')):9.2f} "
               f"{plain.get('peak_mib', float('nan')):9.0f} {r['cec']['peak_mib']:8.0f} {r['cec']['alerts']:6d}")
     if many:
-        print(f"{many['areas']} areas of 48² px: {many['n_areas_s']:.1f} s, one area {many['one_area_s']:.1f} s: "
-              f"{many['seconds_per_extra_area']:.2f} s per extra area")
+        for key in ("threads", "processes"):
+            row = many[key]
+            print(f"{many['areas']} areas of 48² px, worker {key}: {row['n_areas_s']:.1f} s, one area "
+                  f"{row['one_area_s']:.1f} s: {row['seconds_per_extra_area']:.2f} s per extra area")
     for g in growth:
         print(f"cec peak memory grows {g['cec_mib_per_scene_mpx']:.1f} MiB per Mpx of scene "
               f"from {g['from_px']}² to {g['to_px']}² px ({g['looks']} looks)")
