@@ -327,10 +327,11 @@ def write_small_areas(scene: Path, path: Path, n: int, edge_px: int = 48) -> Pat
 
 
 def write_config(scene: Path, out: Path, areas: Path | None = None, chunk_px: int | None = None,
-                 processes: bool = False) -> Path:
+                 processes: bool | None = None) -> Path:
     """A cec config over the scene (alerts only: no evidence bundles, no report); ``areas``: other
     area polygons (no buffer zones) instead of the scene's protected area; ``chunk_px``: another
-    ``detection.chunk_px`` than the default; ``processes``: worker processes (``dask.processes``)."""
+    ``detection.chunk_px`` than the default; ``processes``: ``dask.processes`` (default: the config's
+    default)."""
     meta = json.loads((scene / "done.json").read_text())
     dates = meta["dates"]
     base_end = dates[meta["n_baseline"] - 1]
@@ -353,7 +354,7 @@ model: {MODEL}
   formats: [geojson]
   evidence: false
   report: false
-{f"dask:{chr(10)}  processes: true{chr(10)}" if processes else ""}"""
+{f"dask:{chr(10)}  processes: {str(processes).lower()}{chr(10)}" if processes is not None else ""}"""
     path = out.parent / f"{out.name}.yaml"
     path.write_text(text)
     return path

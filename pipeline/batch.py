@@ -288,7 +288,7 @@ def run_batch(
     dry_run: bool = False,
     overwrite: bool = False,
     today: dt.date | None = None,
-    cluster: Callable[[], AbstractContextManager] | None = None,
+    cluster: Callable[[int], AbstractContextManager] | None = None,
 ) -> RunResult:
     """Run the whole job for a config and write its outputs into ``config.output.dir``.
 
@@ -305,8 +305,9 @@ def run_batch(
     today
         The date "today" (tests).
     cluster
-        Opens the dask cluster (a context manager, e.g. ``lambda: dask_client(config.dask)``),
-        entered only when pixels are to be read: planning, a dry run and "nothing new" start none.
+        Opens the dask cluster for a run over that many areas (a context manager, e.g.
+        ``lambda n_areas: dask_client(config.dask, n_areas)``), entered only when pixels are to be
+        read: planning, a dry run and "nothing new" start none.
         None: whatever dask scheduler is active (a client already open, or dask's local one).
     """
     reporter = reporter or Reporter()
@@ -336,7 +337,7 @@ def run_batch(
                   new_alerts=empty, window=window, plan=plan)
     if dry_run:
         for row, area in zip(plan, plans):
-            row["budget"] = area_budget(area, effective).as_dict()
+            row["budget"] = area_budget(area, effective, n_areas=len(plans)).as_dict()
         return RunResult(**result, status="dry run")
     # a first run with no items goes on, so that detection names what is missing (exit 2)
     if n_new_items == 0 and not overwrite and state.processed_until is not None:
@@ -347,7 +348,7 @@ def run_batch(
         return RunResult(**result, status="nothing new")
     # the cluster starts here, once pixels are to be read, and before the output folder is touched:
     # a cluster that cannot be reached leaves nothing behind
-    with cluster() if cluster is not None else contextlib.nullcontext(), output_lock(out):
+    with cluster(len(plans)) if cluster is not None else contextlib.nullcontext(), output_lock(out):
         return _locked_run(effective, config, model, plans, zones, overlay_layers, window, n_new_items, run_id,
                            started, t0, plan, reporter)
 

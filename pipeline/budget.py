@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 
 import shapely
 
-from .config import RunConfig
+from .config import RunConfig, worker_processes
 from .detect import analysis_grid, chunk_px
 from .plan import AreaPlan
 from .sources.load import make_geobox, partition_items, plan_looks
@@ -60,8 +60,9 @@ class AreaBudget:
         return asdict(self) | {"megapixels": round(self.megapixels, 2)}
 
 
-def area_budget(plan: AreaPlan, config: RunConfig) -> AreaBudget:
-    """Grid, looks, chunks and memory of one planned area (pure: reads no pixel)."""
+def area_budget(plan: AreaPlan, config: RunConfig, n_areas: int = 1) -> AreaBudget:
+    """Grid, looks, chunks and memory of one planned area of a run over ``n_areas`` (pure: reads
+    no pixel)."""
     zones = plan.zones
     epsg = int(zones["utm_epsg"].iloc[0])
     items = [*plan.baseline, *plan.monitor]
@@ -77,7 +78,7 @@ def area_budget(plan: AreaPlan, config: RunConfig) -> AreaBudget:
     margin = read_margin_px(d.resolution_m, d.cloud_buffer_m, d.nodata_edge_m)
     chunk_bytes = window_bytes(row_chunks[0][1], col_chunks[0][1], looks, margin)
     # a worker process carries its own interpreter; threaded workers share the cec process's
-    worker = (PROCESS_MIB if config.dask.processes else 0) + config.dask.threads_per_worker * chunk_bytes / 2**20
+    worker = (PROCESS_MIB if worker_processes(config.dask, n_areas) else 0) + config.dask.threads_per_worker * chunk_bytes / 2**20
     client = PROCESS_MIB + rows * cols * CANDIDATE_SHARE * BYTES_PER_CANDIDATE / 2**20
     return AreaBudget(area_id=plan.area_id, epsg=epsg, grid_shape=(int(rows), int(cols)), looks=looks,
                       chunks=len(row_chunks) * len(col_chunks), chunk_px=edge, chunk_mib=round(chunk_bytes / 2**20, 1), worker_mib=round(worker),

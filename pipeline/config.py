@@ -175,14 +175,29 @@ class DaskConfig(_Strict):
     )
     n_workers: int | None = Field(None, ge=1, le=256, description="Workers of the LocalCluster.")
     threads_per_worker: int = Field(1, ge=1, le=64, description="Threads per LocalCluster worker.")
-    processes: bool = Field(
-        False, description="LocalCluster workers as separate processes (a crash inside GDAL then takes one "
-                           "worker, which dask restarts) instead of threads of the cec process (the default: "
-                           "no worker start-up, no copies between processes; the compiled kernels, GDAL and "
-                           "numpy release the GIL).")
+    processes: bool | None = Field(
+        None, description="LocalCluster workers as separate processes (true: a crash inside GDAL then takes one "
+                          "worker, which dask restarts; each small task runs without waiting for the GIL) or "
+                          "threads of the cec process (false: no worker start-up, no copies between processes; "
+                          "the compiled kernels, GDAL and numpy release the GIL). null (the default): processes "
+                          "when the run has at least 30 areas (many small areas), else threads.")
     connect_timeout_s: float = Field(
         15.0, gt=0, le=600, description="Seconds to wait for dask.scheduler to answer before failing (exit 2)."
     )
+
+
+AUTO_PROCESSES_MIN_AREAS = 30
+"""From this many areas ``dask.processes: null`` starts worker processes. Measured on 2 cores
+(``benchmarks/bench_scale.py --areas 115``): one small area costs 0.26 s more with threaded
+workers, whose small tasks are mostly Python under one GIL, and 0.14 s with worker processes,
+which take about 3.6 s longer to start; so processes pay from about 30 areas."""
+
+
+def worker_processes(dask_config: DaskConfig, n_areas: int) -> bool:
+    """Whether the LocalCluster of a run over ``n_areas`` areas has worker processes."""
+    if dask_config.processes is not None:
+        return dask_config.processes
+    return n_areas >= AUTO_PROCESSES_MIN_AREAS
 
 
 def local_workers(dask_config: DaskConfig) -> int:

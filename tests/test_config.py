@@ -96,3 +96,16 @@ def test_missing_areas_field_is_named(tmp_path):
 def test_config_error_type():
     with pytest.raises(ConfigError):
         load_config(Path("/nonexistent/config.yaml"))
+
+
+def test_worker_processes_start_for_many_areas_unless_the_config_says():
+    """dask.processes: null picks threads for a few areas (large windows, no start-up cost) and
+    processes for many small ones (their tasks are mostly Python and would share one GIL)."""
+    from pipeline.config import AUTO_PROCESSES_MIN_AREAS, DaskConfig, worker_processes
+
+    auto = DaskConfig()
+    assert auto.processes is None
+    assert not worker_processes(auto, 1) and not worker_processes(auto, AUTO_PROCESSES_MIN_AREAS - 1)
+    assert worker_processes(auto, AUTO_PROCESSES_MIN_AREAS) and worker_processes(auto, 115)
+    assert worker_processes(DaskConfig(processes=True), 1)
+    assert not worker_processes(DaskConfig(processes=False), 115)

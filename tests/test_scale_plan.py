@@ -55,8 +55,8 @@ def test_nothing_new_starts_no_cluster(small_scene, tmp_path):
     opened = []
 
     @contextlib.contextmanager
-    def cluster():
-        opened.append(1)
+    def cluster(n_areas):
+        opened.append(n_areas)
         with dask.config.set(scheduler="synchronous"):
             yield
 

@@ -20,7 +20,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from .. import __version__, bundled
-from ..config import DaskConfig, local_workers
+from ..config import DaskConfig, local_workers, worker_processes
 from ..errors import ConfigError, PipelineError
 from ..logs import is_terminal, output_console
 from ..logs import setup_logging as configure_logging
@@ -83,8 +83,9 @@ def setup_logging(verbose: bool = False, quiet: bool = False) -> None:
 
 
 @contextlib.contextmanager
-def dask_client(config: DaskConfig) -> Iterator[object]:
-    """A dask.distributed client: the configured scheduler, or a LocalCluster on this machine."""
+def dask_client(config: DaskConfig, n_areas: int = 1) -> Iterator[object]:
+    """A dask.distributed client: the configured scheduler, or a LocalCluster on this machine
+    (worker threads or processes: :func:`pipeline.config.worker_processes` for ``n_areas``)."""
     if config.scheduler:
         try:
             client = Client(config.scheduler, timeout=f"{config.connect_timeout_s}s")
@@ -95,14 +96,15 @@ def dask_client(config: DaskConfig) -> Iterator[object]:
             yield client
         return
     workers = local_workers(config)
+    processes = worker_processes(config, n_areas)
     # the dashboard on loopback, on a free port; only when bokeh is installed
     dashboard = "127.0.0.1:0" if importlib.util.find_spec("bokeh") else None
     with LocalCluster(
-        n_workers=workers, threads_per_worker=config.threads_per_worker, processes=config.processes,
+        n_workers=workers, threads_per_worker=config.threads_per_worker, processes=processes,
         dashboard_address=dashboard, silence_logs=logging.WARNING,
     ) as cluster, Client(cluster) as client:
         log.info("dask LocalCluster: %d workers × %d threads (%s); dashboard: %s", workers, config.threads_per_worker,
-                 "processes" if config.processes else "in this process",
+                 "processes" if processes else "in this process",
                  client.dashboard_link if dashboard else "off (install bokeh)")
         yield client
 

@@ -72,7 +72,7 @@ def run(
         options = {"since": since.date() if since else None, "until": until.date() if until else None,
                    "dry_run": dry_run, "overwrite": overwrite}
         # The cluster starts only once pixels are to be read (not for a dry run or "nothing new").
-        result = run_batch(cfg, RichReporter(), cluster=lambda: dask_client(cfg.dask), **options)
+        result = run_batch(cfg, RichReporter(), cluster=lambda n_areas: dask_client(cfg.dask, n_areas), **options)
     except Exception as err:  # noqa: BLE001 - mapped to exit codes
         fail(err)
     if result.status == "dry run":
