@@ -51,7 +51,7 @@ TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 def cec(*args: str):
     """``cec ARGS`` in-process, computing on dask's local scheduler instead of a LocalCluster."""
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(importlib.import_module("pipeline.cli.run"), "dask_client", lambda config: contextlib.nullcontext())
+        mp.setattr(importlib.import_module("pipeline.cli.run"), "dask_client", lambda config, n_areas=1: contextlib.nullcontext())
         result = CliRunner().invoke(app, [str(a) for a in args])
     return result
 
@@ -63,7 +63,7 @@ def text_of(result) -> str:
 
 SUBPROCESS_CODE = textwrap.dedent("""
     import contextlib, importlib, sys
-    importlib.import_module("pipeline.cli.run").dask_client = lambda config: contextlib.nullcontext()
+    importlib.import_module("pipeline.cli.run").dask_client = lambda config, n_areas=1: contextlib.nullcontext()
     from pipeline.cli import app
     sys.argv = ["cec", *sys.argv[1:]]
     app()

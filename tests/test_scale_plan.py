@@ -28,7 +28,7 @@ def no_cluster(monkeypatch):
     started = []
 
     @contextlib.contextmanager
-    def recorder(config):
+    def recorder(config, n_areas=1):
         started.append(config)
         yield None
 
