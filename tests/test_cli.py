@@ -56,3 +56,21 @@ def test_unreachable_scheduler_is_a_clear_error_after_the_configured_timeout(sma
     assert "tcp://127.0.0.1:9" in result.output and "cannot connect" in result.output
     assert waited < 10, f"waited {waited:.0f} s: dask.connect_timeout_s (1 s here, 15 s by default) is not used"
     assert not (tmp_path / "out").exists(), "nothing is written when the cluster cannot be reached"
+
+
+def test_the_console_command_flushes_its_output_and_keeps_its_exit_code(small_scene, tmp_path):
+    """`cec` ends without interpreter teardown (pipeline.cli.main): piped output must still
+    arrive whole, and errors keep their exit code and message."""
+    import subprocess
+    import sys
+
+    config = write_config(tmp_path, small_scene)
+    done = subprocess.run([sys.executable, "-m", "pipeline.cli", "run", "--config", str(config), "--dry-run"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "chunks of at most" in done.stdout and "13 looks" in done.stdout
+    missing = tmp_path / "missing.geojson"
+    failed = subprocess.run([sys.executable, "-m", "pipeline.cli", "validate", str(missing)],
+                            capture_output=True, text=True, timeout=300)
+    assert failed.returncode == 2
+    assert "missing.geojson" in failed.stdout + failed.stderr and "not found" in failed.stdout + failed.stderr

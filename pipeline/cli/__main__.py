@@ -1,5 +1,5 @@
 """``python -m pipeline.cli``."""
 
-from . import app
+from . import main
 
-app()
+main()
