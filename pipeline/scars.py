@@ -9,6 +9,8 @@ the caller has already computed.
 
 from __future__ import annotations
 
+import threading
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
@@ -274,14 +276,29 @@ def water_distance_m(change: dict[str, np.ndarray], pixel_m: float) -> np.ndarra
     return np.full(water.shape, MAX_WATER_DISTANCE_M)
 
 
+_LABELLED = threading.local()
+
+
+def _labelled(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``labels.ravel()`` and the flat positions of its labelled pixels, found once per label
+    grid: a window's twenty-odd per-scar reductions share them (label grids are never changed
+    in place; the cache holds the last grid of each thread, by identity)."""
+    cached = getattr(_LABELLED, "entry", None)
+    if cached is not None and cached[0]() is labels:
+        return cached[1], cached[2]
+    flat = labels.ravel()
+    at = np.flatnonzero(flat)
+    _LABELLED.entry = (weakref.ref(labels), flat, at)
+    return flat, at
+
+
 def _label_sums(layer: np.ndarray, labels: np.ndarray, index: np.ndarray) -> np.ndarray:
     """``ndimage.sum_labels(layer, labels, index)`` for ``index`` = 1..n, over the labelled pixels
     only: each label's values added in raster order, as ndimage adds them (the same float64 sums),
     without a pass over the unlabelled rest of the window."""
     if index.size == 0:
         return np.zeros(0)
-    flat = labels.ravel()
-    at = np.flatnonzero(flat)
+    flat, at = _labelled(labels)
     weights = np.asarray(layer).ravel()[at].astype(np.float64)
     return np.bincount(flat[at], weights=weights, minlength=int(index.max()) + 1)[index]
 
@@ -291,8 +308,7 @@ def _label_extremes(layer: np.ndarray, labels: np.ndarray, index: np.ndarray, la
     1..n, over the labelled pixels only (ndimage sorts the whole window). As ndimage, which takes
     the ends of each label's sorted values (NaN sorts last): the minimum skips NaN unless every
     value is NaN, the maximum is NaN if any value is."""
-    flat = labels.ravel()
-    at = np.flatnonzero(flat)
+    flat, at = _labelled(labels)
     values = np.asarray(layer).ravel()[at]
     dtype = values.dtype
     if dtype == bool:
@@ -317,8 +333,7 @@ def _label_means(layer: np.ndarray, labels: np.ndarray, index: np.ndarray) -> np
 def _looks_hit(look_bits: np.ndarray, labels: np.ndarray, index: np.ndarray) -> np.ndarray:
     """bool (n labels, looks): whether any pixel of each label flags each look (every bit of the
     packed ``look_bits``, padding bits included: they are zero)."""
-    flat = labels.ravel()
-    at = np.flatnonzero(flat)
+    flat, at = _labelled(labels)
     packed = np.zeros((int(index.max()) + 1, look_bits.shape[0]), dtype=np.uint8)
     np.bitwise_or.at(packed, flat[at], look_bits.reshape(look_bits.shape[0], -1)[:, at].T.astype(np.uint8))
     return np.unpackbits(packed, axis=1).astype(bool)[index]
