@@ -117,3 +117,25 @@ def test_observations_are_the_same_read_either_way(small_scene, monkeypatch):
     warped = load.load_observations(group, grid, None).data
     assert fast.identical(warped)
     assert np.isnan(warped["swir16"].values).any()
+
+
+@pytest.mark.parametrize("path, coarse, fine", [
+    ("earth-search-v1/S2B_T24MUV_20250731T130245_L2A.json", ("swir16", "swir22", "scl"), "red"),
+    ("planetary-computer/S2B_MSIL2A_20240419T095549_R122_T47XML_20240419T123458.json", ("B11", "B12", "SCL"), "B04"),
+])
+def test_recorded_sentinel2_items_take_the_upsampling_path(path, coarse, fine):
+    """Real Earth Search and Planetary Computer items (recorded) give each asset's grid, and an
+    analysis grid snapped to 10 m inside the tile is aligned with their 20 m bands: the fast path
+    applies to real Sentinel-2, not only to the generated scenes."""
+    from pathlib import Path
+
+    item = pystac.Item.from_file(str(Path(__file__).parent / "data" / "stac" / path))
+    ten = upsample.source_grid(item, fine)
+    assert ten is not None and ten.transform.a == 10
+    x0, y0 = ten.transform.c + 12340, ten.transform.f - 56780      # somewhere inside, on 10 m multiples
+    grid = load.make_geobox((x0, y0 - 5000, x0 + 5000, y0), ten.crs.epsg, 10.0)
+    for key in coarse:
+        lattice = upsample.source_grid(item, key)
+        assert lattice is not None and lattice.transform.a == 20
+        assert upsample.upsample_factor(lattice, grid) == 2
+        assert upsample.common_lattice([lattice, lattice], grid) is lattice
