@@ -35,6 +35,7 @@ from .sources.load import (
     check_reflectance,
     href_patcher,
     make_geobox,
+    native_phase,
     partition_items,
     plan_looks,
     probe_items,
@@ -82,7 +83,7 @@ def analysis_grid(config: RunConfig, area_id: str, area_wgs: shapely.Geometry, i
             f"limit is {MAX_GRID_PX:,} px per area (one float32 layer of it takes {4 * MAX_GRID_PX / 1e9:.0f} GB and "
             "the change test reads a dozen per look): raise detection.resolution_m or split the area"
         )
-    return make_geobox((xmin, ymin, xmax, ymax), epsg, r)
+    return make_geobox((xmin, ymin, xmax, ymax), epsg, r, native_phase(items, epsg, r))
 
 
 def check_grid(config: RunConfig, plan: AreaPlan) -> None:

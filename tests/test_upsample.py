@@ -139,3 +139,29 @@ def test_recorded_sentinel2_items_take_the_upsampling_path(path, coarse, fine):
         assert lattice is not None and lattice.transform.a == 20
         assert upsample.upsample_factor(lattice, grid) == 2
         assert upsample.common_lattice([lattice, lattice], grid) is lattice
+
+
+def test_the_analysis_grid_follows_the_items_own_pixels():
+    """Landsat grids start on odd multiples of 15 m, and USGS puts scenes south of the equator in
+    the north form of their UTM zone: the analysis grid takes the items' lattice (shifted by the
+    false northing), so Landsat pixels are read as they are, not resampled half a pixel off;
+    Sentinel-2 keeps multiples of the resolution; disagreeing items fall back to them too."""
+    from pathlib import Path
+
+    stac = Path(__file__).parent / "data" / "stac"
+    landsat = pystac.Item.from_file(str(stac / "planetary-computer" / "LC09_L2SR_084082_20250722_02_T1.json"))
+    sentinel2 = pystac.Item.from_file(str(stac / "earth-search-v1" / "S2B_T24MUV_20250731T130245_L2A.json"))
+    grid = upsample.source_grid(landsat, "red")
+    assert grid.crs.epsg == 32657 and grid.transform.c % 30 == 15 and grid.transform.f % 30 == 15
+    assert load.native_phase([landsat], 32657, 30.0) == (15.0, 15.0)
+    assert load.native_phase([landsat], 32757, 30.0) == (15.0, 25.0)       # 10 000 000 m ≡ 10 (mod 30)
+    assert load.native_phase([landsat], 32757, 10.0) == (5.0, 5.0)
+    assert load.native_phase([landsat], 32756, 30.0) == (0.0, 0.0)         # another zone: warped
+    assert load.native_phase([sentinel2], 32724, 10.0) == (0.0, 0.0)
+    assert load.native_phase([sentinel2, landsat], 32724, 30.0) == (0.0, 0.0)
+    x0, top = grid.transform.c + 3000, grid.transform.f - 3000
+    area = load.make_geobox((x0 + 7, top - 2000 + 3, x0 + 2000 - 4, top - 11), 32657, 30.0, (15.0, 15.0))
+    assert area.transform.c % 30 == 15 and area.transform.f % 30 == 15
+    assert ((area.transform.c - grid.transform.c) / 30).is_integer()
+    plain = load.make_geobox((x0 + 7, top - 2000 + 3, x0 + 2000 - 4, top - 11), 32657, 30.0)
+    assert plain.transform.c % 30 == 0 and plain.transform.f % 30 == 0

@@ -150,13 +150,58 @@ def solar_day(item: pystac.Item) -> str:
     return (item_datetime(item) + dt.timedelta(hours=lon / 15.0)).date().isoformat()
 
 
-def make_geobox(bounds_utm: tuple[float, float, float, float], epsg: int, resolution_m: float) -> GeoBox:
-    """Pixel grid over ``bounds_utm`` (xmin, ymin, xmax, ymax) snapped to multiples of the resolution."""
+def make_geobox(bounds_utm: tuple[float, float, float, float], epsg: int, resolution_m: float,
+                phase: tuple[float, float] = (0.0, 0.0)) -> GeoBox:
+    """Pixel grid over ``bounds_utm`` (xmin, ymin, xmax, ymax) whose edges lie on multiples of the
+    resolution plus ``phase`` (x, y offsets, metres: :func:`native_phase`)."""
     xmin, ymin, xmax, ymax = bounds_utm
     r = resolution_m
-    xmin, ymin = np.floor(xmin / r) * r, np.floor(ymin / r) * r
-    xmax, ymax = np.ceil(xmax / r) * r, np.ceil(ymax / r) * r
-    return GeoBox.from_bbox((xmin, ymin, xmax, ymax), crs=f"EPSG:{epsg}", resolution=r)
+    px, py = phase
+    xmin, ymin = np.floor((xmin - px) / r) * r + px, np.floor((ymin - py) / r) * r + py
+    xmax, ymax = np.ceil((xmax - px) / r) * r + px, np.ceil((ymax - py) / r) * r + py
+    # tight: the edges as computed (from_bbox would otherwise move them to multiples of r)
+    return GeoBox.from_bbox((xmin, ymin, xmax, ymax), crs=f"EPSG:{epsg}", resolution=r, tight=True)
+
+
+def _utm_northing_shift(source_epsg: int | None, epsg: int) -> float | None:
+    """Metres to add to a northing in ``source_epsg`` to have it in ``epsg``: 0 for the same CRS,
+    ±10 000 000 between the north and south forms of one UTM zone (USGS grids its Landsat
+    scenes in the north form everywhere, with negative northings south of the equator); None
+    for any other pair."""
+    if source_epsg == epsg:
+        return 0.0
+    if source_epsg is None or source_epsg % 100 != epsg % 100 or not 1 <= epsg % 100 <= 60:
+        return None
+    kinds = (source_epsg // 100, epsg // 100)
+    return {(326, 327): 10_000_000.0, (327, 326): -10_000_000.0}.get(kinds)
+
+
+def native_phase(items: Sequence[pystac.Item], epsg: int, resolution_m: float) -> tuple[float, float]:
+    """Where the items' own pixels put the grid's edges: (x, y) offsets from multiples of the
+    resolution, when every item's red band lies in EPSG ``epsg``, north-up, with square pixels a
+    whole number of grid pixels wide, and all agree; else (0, 0).
+
+    Sentinel-2 tiles start on multiples of 60 m (offset 0). Landsat Collection 2 grids start on
+    odd multiples of 15 m, so a 30 m grid on multiples of 30 m would put every grid pixel across
+    four Landsat pixels and blur each by bilinear resampling; on the items' own lattice they are
+    read as they are. A grid in the north form of the area's UTM zone (Landsat south of the
+    equator) counts, shifted by the false northing."""
+    phases = set()
+    for item in items:
+        key = resolve_profile(item).assets.get("red")
+        grid = upsample.source_grid(item, key) if key else None
+        shift = _utm_northing_shift(grid.crs.epsg if grid is not None and grid.crs is not None else None, epsg)
+        if shift is None:
+            return (0.0, 0.0)
+        t = grid.transform
+        ratio = t.a / resolution_m
+        if t.b or t.d or t.a <= 0 or t.e != -t.a or abs(ratio - round(ratio)) > 1e-9 or round(ratio) < 1:
+            return (0.0, 0.0)
+        top = t.f + shift
+        phases.add((round(t.c % resolution_m, 6) % resolution_m, round(top % resolution_m, 6) % resolution_m))
+        if len(phases) > 1:
+            return (0.0, 0.0)
+    return phases.pop() if phases else (0.0, 0.0)
 
 
 def partition_items(items: Sequence[pystac.Item]) -> list[list[pystac.Item]]:
