@@ -73,7 +73,13 @@ def _hull_measures(mask: np.ndarray) -> tuple[float, float]:
     minimum rotated rectangle's area (both of the pixel squares' corners)."""
     import shapely
 
+    # Only each row's outermost pixels can hold hull corners (every other pixel of the row lies
+    # between them): the same hull from two pixels per row instead of all of them.
     rows, cols = np.nonzero(mask)
+    first = np.r_[True, rows[1:] != rows[:-1]]
+    last = np.r_[rows[1:] != rows[:-1], True]
+    rows = np.concatenate([rows[first], rows[last]])
+    cols = np.concatenate([cols[first], cols[last]])
     corners = np.concatenate([np.stack([cols + dx, rows + dy], 1) for dx in (0, 1) for dy in (0, 1)])
     hull = shapely.MultiPoint(corners).convex_hull
     area = float(mask.sum())

@@ -217,7 +217,7 @@ def water_distance_at(index: np.ndarray, water: np.ndarray, width: int, pixel_m:
     if index.size == 0:
         return np.zeros(0)
     tree = cKDTree(np.column_stack(np.divmod(water, width)).astype(np.float64))
-    dist, _ = tree.query(np.column_stack(np.divmod(index, width)).astype(np.float64), k=1)
+    dist, _ = tree.query(np.column_stack(np.divmod(index, width)).astype(np.float64), k=1, workers=-1)
     return dist * pixel_m
 
 

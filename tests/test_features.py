@@ -100,3 +100,30 @@ def test_bad_input_is_refused():
         scar_features(layers, mask, float("nan"))
     with pytest.raises(ValueError, match="missing layers"):
         scar_features({"water": np.zeros((10, 10))}, mask, 10.0)
+
+
+def test_hull_measures_from_the_rows_outer_pixels_equal_those_of_every_pixel():
+    """Solidity and rectangularity use each row's outermost pixels only: the very numbers the
+    convex hull of every pixel's corners gives, on random blobs with holes and notches."""
+    import shapely
+    from scipy import ndimage
+
+    from pipeline.features import _hull_measures
+
+    def every_pixel(mask):
+        rows, cols = np.nonzero(mask)
+        corners = np.concatenate([np.stack([cols + dx, rows + dy], 1) for dx in (0, 1) for dy in (0, 1)])
+        hull = shapely.MultiPoint(corners).convex_hull
+        rect = hull.minimum_rotated_rectangle.area if hull.area > 0 else 1.0
+        return min(mask.sum() / max(hull.area, 1.0), 1.0), min(mask.sum() / max(rect, 1.0), 1.0)
+
+    rng = np.random.default_rng(5)
+    checked = 0
+    for _ in range(300):
+        blobs = ndimage.binary_opening(rng.random(tuple(rng.integers(2, 40, 2))) < rng.uniform(0.3, 0.9))
+        labels, n = ndimage.label(blobs)
+        for label in range(1, min(n, 4) + 1):
+            mask = labels == label
+            assert _hull_measures(mask) == every_pixel(mask)
+            checked += 1
+    assert checked > 300
