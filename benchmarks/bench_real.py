@@ -60,7 +60,7 @@ from pipeline.scars import find_scars  # noqa: E402
 
 
 
-def _shared_data() -> Path:
+def shared_data() -> Path:
     """``$CEC_SHARED_DATA``, else the first ``shared/data`` beside the repository or an ancestor."""
     if os.environ.get("CEC_SHARED_DATA"):
         return Path(os.environ["CEC_SHARED_DATA"])
@@ -70,7 +70,7 @@ def _shared_data() -> Path:
     return REPO.parent / "shared" / "data"
 
 
-SHARED = _shared_data()
+SHARED = shared_data()
 MULTIEARTH = SHARED / "real2" / "multiearth-para"
 HUEPETUHE = SHARED / "real2" / "foresttoolboxrs-csaybar"
 AMW = SHARED / "real" / "earthrise-amw" / "mining_polygons_mdd"

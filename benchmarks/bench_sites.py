@@ -60,7 +60,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import tempfile
 import time
@@ -84,23 +83,16 @@ from shapely.geometry import LineString, Polygon, box, mapping
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+from bench_real import shared_data  # noqa: E402
 
 from pipeline.change import mining_surface  # noqa: E402
 from pipeline.harmonize import MSI_TO_OLI  # noqa: E402
 from pipeline.model import BANDS  # noqa: E402
 
 
-def _shared_data() -> Path:
-    """``$CEC_SHARED_DATA``, else the first ``shared/data`` beside the repository or an ancestor."""
-    if os.environ.get("CEC_SHARED_DATA"):
-        return Path(os.environ["CEC_SHARED_DATA"])
-    for folder in REPO.parents:
-        if (folder / "shared" / "data").is_dir():
-            return folder / "shared" / "data"
-    return REPO.parent / "shared" / "data"
-
-
-SHARED = _shared_data()
+SHARED = shared_data()
 LAPAMPA = SHARED / "real/scikit-eo/LC08_003069_20180906_clip.tif"
 PORTO_VELHO = SHARED / "real/scikit-eo/LC08_232066_20190727.tif"
 AMW = SHARED / "real/earthrise-amw/mining_polygons_mdd"

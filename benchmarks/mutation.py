@@ -182,7 +182,7 @@ MUTANTS: list[Mutant] = [
       "confidence[last_pending & ~any_confirmed] = CONFIDENCE_NOMINAL",
       "a flag of the last clear look, never repeated, is treated as confirmed", ["change"], "issue13"),
     M("change-no-haze-test", "pipeline.change",
-      "mon &= ~hazy(", "mon &= True | hazy(",
+      "and v_ndvi > haze_ndvi_min and v_mndwi < zero):", "and v_ndvi > haze_ndvi_min and v_mndwi < zero and False):",
       "hazy looks count as evidence of change", ["change"], "issue13"),
     M("files-no-atomic-rename", "pipeline.files",
       "        write(Path(tmp))\n        if _staging is not None:\n            _staging.add(path, Path(tmp))\n"
@@ -195,14 +195,13 @@ MUTANTS: list[Mutant] = [
 
     # --- change ------------------------------------------------------------------------------
     M("change-forest-ignores-water", "pipeline.change",
-      "(base_ndvi >= params.forest_ndvi_min) & (base_mndwi < 0)", "(base_ndvi >= params.forest_ndvi_min)",
+      "is_forest = count > 0 and b_ndvi >= forest_min and b_mndwi < zero", "is_forest = count > 0 and b_ndvi >= forest_min",
       "green water (MNDWI > 0) counts as baseline forest", ["change"]),
     M("change-no-pixel-spread", "pipeline.change",
-      "threshold = np.maximum(params.ndvi_drop_min, params.drop_sigma * spread)",
-      "threshold = params.ndvi_drop_min + 0 * spread",
+      "threshold = drop_sigma * spread\n", "threshold = drop_sigma * spread * 0\n",
       "the drop is no longer judged against the pixel's own variability", ["change"]),
     M("change-no-nbr-test", "pipeline.change",
-      "(base_nbr - nbr >= params.nbr_drop_min)", "(base_nbr - nbr >= -np.inf)",
+      "forest_hit = is_forest and b_nbr - nbr[t, p] >= nbr_drop_min", "forest_hit = is_forest",
       "NBR no longer has to fall", ["change"]),
     M("change-no-confirmation", "pipeline.change",
       "confirmed[t] = flagged[t] & next_flag", "confirmed[t] = flagged[t]",
@@ -220,10 +219,10 @@ MUTANTS: list[Mutant] = [
       'for family in ("landsat", "sentinel-2"):', 'for family in ("landsat",):',
       "Sentinel-2A and 2B count as different sensor families", ["change"]),
     M("change-haze-ignores-ndvi", "pipeline.change",
-      "& (ndvi > HAZE_NDVI_MIN) & (mndwi < 0)", "& (mndwi < 0)",
+      "and v_ndvi > haze_ndvi_min and v_mndwi < zero):", "and v_mndwi < zero):",
       "bare ground that brightened in blue is called haze", ["change"]),
     M("change-water-threshold", "pipeline.change",
-      "water = (n_base > 0) & (base_mndwi > 0)", "water = (n_base > 0) & (base_mndwi > 0.5)",
+      "water[p] = count > 0 and b_mndwi > zero", "water[p] = count > 0 and b_mndwi > 0.5",
       "permanent water needs a much higher MNDWI", ["change"]),
 
     # --- mask --------------------------------------------------------------------------------
@@ -279,8 +278,8 @@ MUTANTS: list[Mutant] = [
       '"zone_index": ndimage.maximum(zone_index, labels, index).astype(int)',
       "a scar's zone is the highest-numbered zone it touches, not the one holding most of it", ["scars"]),
     M("scars-first-look-latest", "pipeline.scars",
-      '"first_look": ndimage.minimum(valid_first, labels, index)',
-      '"first_look": ndimage.maximum(np.where(first >= 0, first, -1), labels, index)',
+      '"first_look": _label_extremes(valid_first, labels, index, largest=False)',
+      '"first_look": _label_extremes(np.where(first >= 0, first, -1), labels, index, largest=True)',
       "first detection is the latest pixel's first look, not the earliest", ["scars"]),
 
     # --- alerts ------------------------------------------------------------------------------

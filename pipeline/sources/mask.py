@@ -6,8 +6,6 @@ for chips (``*_clear_pixels``). Each source profile names the rule of its mask b
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import xarray as xr
 from scipy import ndimage
@@ -47,8 +45,8 @@ def _grow(mask: np.ndarray, radius_px: int) -> np.ndarray:
     flags = mask.view(np.uint8) if mask.dtype == bool else mask.astype(np.uint8)
     grown = np.zeros(mask.shape, dtype=bool)
     along_x = {}
-    for dy in range(-r, r + 1):
-        half = math.isqrt(r * r - dy * dy)
+    for dy, width in zip(range(-r, r + 1), _disk(r).sum(axis=1)):
+        half = int(width) // 2
         if half not in along_x:
             along_x[half] = ndimage.maximum_filter1d(flags, 2 * half + 1, axis=2, mode="constant", cval=0).view(bool)
         wide = along_x[half]
