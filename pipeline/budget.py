@@ -5,8 +5,9 @@ Memory is an estimate from the sizes of the arrays each stage holds, checked aga
 benchmark (``benchmarks/bench_scale.py``): a window task holds its window's looks (DN,
 reflectance, mask, indices and the change test's temporaries,
 :data:`pipeline.windows.BYTES_PER_PIXEL_LOOK` per pixel and look); a worker runs one task per
-thread; the calling process holds the scar candidates (a share of the grid,
-``BYTES_PER_CANDIDATE`` each). None of it grows with the area except the candidates.
+thread; each process holds GDAL's block cache (bounded, :func:`pipeline.sources.reader.block_cache_bytes`);
+the calling process holds the scar candidates (a share of the grid, ``BYTES_PER_CANDIDATE`` each).
+None of it grows with the area except the candidates.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from .config import RunConfig, worker_processes
 from .detect import analysis_grid, chunk_px
 from .plan import AreaPlan
 from .sources.load import make_geobox, partition_items, plan_looks
+from .sources.reader import block_cache_bytes
 from .windows import chunk_origins, read_margin_px, window_bytes
 
 PROCESS_MIB = 300
@@ -78,8 +80,11 @@ def area_budget(plan: AreaPlan, config: RunConfig, n_areas: int = 1) -> AreaBudg
     margin = read_margin_px(d.resolution_m, d.cloud_buffer_m, d.nodata_edge_m)
     chunk_bytes = window_bytes(row_chunks[0][1], col_chunks[0][1], looks, margin)
     # a worker process carries its own interpreter; threaded workers share the cec process's
-    worker = (PROCESS_MIB if worker_processes(config.dask, n_areas) else 0) + config.dask.threads_per_worker * chunk_bytes / 2**20
-    client = PROCESS_MIB + rows * cols * CANDIDATE_SHARE * BYTES_PER_CANDIDATE / 2**20
+    # GDAL's block cache (bounded) is per process: each worker process's, or the cec process's
+    cache_mib = block_cache_bytes() / 2**20
+    processes = worker_processes(config.dask, n_areas)
+    worker = (PROCESS_MIB + cache_mib if processes else 0) + config.dask.threads_per_worker * chunk_bytes / 2**20
+    client = PROCESS_MIB + (0 if processes else cache_mib) + rows * cols * CANDIDATE_SHARE * BYTES_PER_CANDIDATE / 2**20
     return AreaBudget(area_id=plan.area_id, epsg=epsg, grid_shape=(int(rows), int(cols)), looks=looks,
                       chunks=len(row_chunks) * len(col_chunks), chunk_px=edge, chunk_mib=round(chunk_bytes / 2**20, 1), worker_mib=round(worker),
                       client_mib=round(client))

@@ -41,6 +41,7 @@ from .sources.load import (
     probe_items,
 )
 from .sources.search import source_location
+from .sources import reader
 
 log = logging.getLogger(__name__)
 
@@ -290,7 +291,9 @@ def detect_areas(config: RunConfig, plans: list[AreaPlan], reporter: Reporter) -
     try:
         for plan in plans:
             started.append(start_area(config, plan, reporter, client, headers))
-        return [finish_area(config, area, reporter, client) for area in started]
+        detections = [finish_area(config, area, reporter, client) for area in started]
+        reader.close_all()    # the files this process kept open for its reads (and their cached blocks)
+        return detections
     except BaseException:
         for area in started:
             if area.futures is not None:

@@ -14,7 +14,7 @@ from affine import Affine
 from odc.geo.geobox import GeoBox
 from rasterio.warp import transform_bounds
 
-from pipeline.sources import load, upsample
+from pipeline.sources import load, reader, upsample
 
 CRS = "EPSG:32719"
 X0, Y0 = 300000.0, 8600000.0
@@ -100,19 +100,22 @@ def test_only_aligned_coarser_grids_are_upsampled():
 
 
 def test_observations_are_the_same_read_either_way(small_scene, monkeypatch):
-    """The small scene (20 m SWIR and SCL, swath edges) loaded through the upsampling path and
-    through odc-stac's warper alone: every band of every look identical, NaN where nodata."""
+    """The small scene (10 m bands, 20 m SWIR and SCL, swath edges) read straight from the files
+    (10 m pasted, 20 m upsampled) and through odc-stac's warper alone: every band of every look
+    identical, NaN where nodata."""
     items = list(pystac.Catalog.from_file(str(small_scene / "catalog.json")).get_items(recursive=True))
     group = load.partition_items(items)[0]
     red = group[0].assets["red"].get_absolute_href()
     with rasterio.open(red) as src:
         grid = GeoBox(src.shape, src.transform, src.crs)[3:203, 7:190]
-    monkeypatch.setattr(load, "UPSAMPLE_MIN_PX", 0)
-    calls = []
-    real = upsample.upsample
+    calls, reads = [], []
+    real, real_read = upsample.upsample, reader.read_box
     monkeypatch.setattr(upsample, "upsample", lambda *a: calls.append(a[-1]) or real(*a))
+    monkeypatch.setattr(reader, "read_box", lambda *a: reads.append(a[0]) or real_read(*a))
     fast = load.load_observations(group, grid, None).data
-    assert sorted(calls) == ["bilinear", "bilinear", "nearest"]
+    assert sorted(set(calls)) == ["bilinear", "nearest"]
+    assert (calls.count("bilinear"), calls.count("nearest")) == (2 * len(group), len(group))   # SWIR, SCL
+    assert len(reads) == len(group) * 7                      # every asset of every look, no warper
     monkeypatch.setattr(upsample, "common_lattice", lambda *a: None)
     warped = load.load_observations(group, grid, None).data
     assert fast.identical(warped)
@@ -165,3 +168,105 @@ def test_the_analysis_grid_follows_the_items_own_pixels():
     assert ((area.transform.c - grid.transform.c) / 30).is_integer()
     plain = load.make_geobox((x0 + 7, top - 2000 + 3, x0 + 2000 - 4, top - 11), 32657, 30.0)
     assert plain.transform.c % 30 == 0 and plain.transform.f % 30 == 0
+
+
+def _crop_item(item: pystac.Item, folder, new_id: str, cols_10m: slice, when: dt.datetime, bump: int) -> pystac.Item:
+    """A copy of ``item`` whose every asset file keeps only the columns ``cols_10m`` (halved for
+    20 m files, so the lattices still coincide), valid values raised by ``bump``."""
+    clone = item.clone()
+    clone.id, clone.datetime = new_id, when
+    folder.mkdir(parents=True, exist_ok=True)
+    for key, asset in item.assets.items():
+        if not key.startswith(("red", "green", "blue", "nir", "swir", "scl")):
+            continue
+        with rasterio.open(asset.get_absolute_href()) as src:
+            step = round(src.transform.a / 10)
+            cols = slice(cols_10m.start // step, cols_10m.stop // step)
+            values = src.read(1)[:, cols]
+            profile = src.profile | {"width": values.shape[1], "transform": src.transform * Affine.translation(cols.start, 0)}
+        if key != "scl":
+            values = np.where(values != 0, values + bump, 0).astype(values.dtype)
+        path = folder / f"{new_id}-{key}.tif"
+        with rasterio.open(path, "w", **profile) as dst:
+            dst.write(values, 1)
+        clone.assets[key].href = str(path)
+    return clone
+
+
+def test_a_day_of_two_tiles_is_mosaicked_as_odc_stac_mosaics_it(small_scene, tmp_path, monkeypatch):
+    """Two overlapping tiles on one day (MGRS neighbours in one UTM zone): read straight from the
+    files they are mosaicked as odc-stac's warper does (the earlier item, then the lower id, wins
+    where both are valid; either fills the other's nodata), pixel for pixel."""
+    items = list(pystac.Catalog.from_file(str(small_scene / "catalog.json")).get_items(recursive=True))
+    group = load.partition_items(items)[0][:3]
+    tiles = []
+    for n, item in enumerate(group):
+        when = item.datetime
+        later = when + dt.timedelta(seconds=5)
+        # look 0: west tile earlier; look 1: east tile earlier; look 2: same time, ids decide
+        west_time, east_time = [(when, later), (later, when), (when, when)][n]
+        tiles.append(_crop_item(item, tmp_path / "tiles", f"b-west-{n}", slice(0, 140), west_time, 0))
+        tiles.append(_crop_item(item, tmp_path / "tiles", f"a-east-{n}", slice(100, 300), east_time, 7))
+    with rasterio.open(tiles[0].assets["red"].href) as src:
+        grid = GeoBox((200, 180), src.transform * Affine.translation(20, 3), src.crs)
+    reads = []
+    real_read = reader.read_box
+    monkeypatch.setattr(reader, "read_box", lambda *a: reads.append(a[0]) or real_read(*a))
+    fast = load.load_observations(tiles, grid, None).data
+    assert len(reads) == len(tiles) * 7                       # both tiles of every look, no warper
+    monkeypatch.setattr(upsample, "common_lattice", lambda *a: None)
+    warped = load.load_observations(tiles, grid, None).data
+    assert fast.sizes["time"] == 3
+    assert fast.identical(warped)
+    red = fast["red"].values
+    overlap = red[:, :, 90:110]                               # both tiles valid here
+    west_only = load.load_observations(tiles[0::2], grid, None).data["red"].values[:, :, 90:110]
+    assert np.array_equal(overlap[0], west_only[0], equal_nan=True)          # earlier west wins
+    assert not np.array_equal(overlap[1], west_only[1], equal_nan=True)      # earlier east wins
+    assert not np.array_equal(overlap[2], west_only[2], equal_nan=True)      # same time: lower id "a-east"
+
+
+def _write(path, values, transform, crs=CRS):
+    with rasterio.open(path, "w", driver="GTiff", height=values.shape[0], width=values.shape[1], count=1,
+                       dtype=values.dtype, crs=crs, transform=transform, nodata=0) as dst:
+        dst.write(values, 1)
+
+
+def test_the_direct_reader_fills_beyond_the_file_and_sees_a_rewritten_file(tmp_path):
+    """A box reaching past the file's edge gets nodata there; a file rewritten in place (a
+    notebook regenerating a scene) is read anew, not from the handle kept open; a file that is
+    not on the box's lattice is refused (the caller then reads it through the warper)."""
+    path = tmp_path / "a.tif"
+    values = np.arange(1, 201, dtype="uint16").reshape(10, 20)
+    _write(path, values, Affine(10, 0, X0, 0, -10, Y0))
+    box = GeoBox((6, 8), Affine(10, 0, X0 - 30, 0, -10, Y0 - 70), CRS)     # 3 px west, 7 px south of the top
+    got = reader.read_box(str(path), box, 0, "uint16")
+    assert (got[:, :3] == 0).all() and (got[3:] == 0).all()
+    assert np.array_equal(got[:3, 3:], values[7:10, 0:5])
+    _write(path, values * 2, Affine(10, 0, X0, 0, -10, Y0))
+    assert np.array_equal(reader.read_box(str(path), box, 0, "uint16")[:3, 3:], values[7:10, 0:5] * 2)
+    with pytest.raises(reader.OffLattice):
+        reader.read_box(str(path), GeoBox((6, 8), Affine(10, 0, X0 + 5, 0, -10, Y0), CRS), 0, "uint16")
+    with pytest.raises(reader.OffLattice):
+        reader.read_box(str(path), GeoBox((6, 8), Affine(10, 0, X0, 0, -10, Y0), "EPSG:32718"), 0, "uint16")
+    reader.close_all()
+    assert np.array_equal(reader.read_box(str(path), box, 0, "uint16")[:3, 3:], values[7:10, 0:5] * 2)
+
+
+def test_an_item_whose_file_is_not_where_it_says_is_read_through_the_warper(coarse_item, tmp_path):
+    """The item's STAC projection says one grid, its file holds another (shifted by half a pixel):
+    the direct read is refused and the warper reads the file as it is, as odc-stac alone would."""
+    with rasterio.open(coarse_item.assets["b"].href) as src:
+        values = src.read(1)
+    path = tmp_path / "shifted.tif"
+    _write(path, values, Affine(20, 0, X0 + 10, 0, -20, Y0))
+    item = coarse_item.clone()
+    item.assets["b"].href = str(path)
+    item.properties.update({"proj:epsg": 32719, "proj:shape": [50, 60], "proj:transform": [20, 0, X0, 0, -20, Y0]})
+    item.stac_extensions.append("https://stac-extensions.github.io/projection/v1.1.0/schema.json")
+    grid = GeoBox((60, 80), Affine(10, 0, X0 + 40, 0, -10, Y0 - 40), CRS)
+    assert upsample.common_lattice([upsample.source_grid(item, "b")], grid) is not None   # the item's claim
+    resampling = {"b": "bilinear"}
+    fast = load._read_eager([item], grid, resampling, {"2020-01-01": [item]}, None)
+    warped = load._read_now([item], grid, resampling, None)
+    assert np.array_equal(fast["b"].values, warped["b"].values)

@@ -78,19 +78,22 @@ def test_window_tasks_add_up_to_the_whole_grid_counts_and_candidates(job_and_who
 
 
 def test_automatic_chunks_fit_a_task_in_its_memory_share_and_feed_every_worker(small_scene, tmp_path):
-    """Without ``detection.chunk_px``: large chunks (fewer blocks decoded twice) while a task fits
-    its share of memory, smaller ones for long series, and every worker thread gets a chunk."""
+    """Without ``detection.chunk_px``: chunks up to MAX_CHUNK_PX while a task fits its share of
+    memory, smaller ones for long series, and every worker thread gets a chunk."""
+    from pipeline.windows import MAX_CHUNK_PX
+
     assert task_memory_bytes(2, 1, machine_bytes=8 * 2**30) == 2 * 2**30
     assert task_memory_bytes(1, 1, machine_bytes=64 * 2**30) == 4 * 2**30   # capped
-    assert auto_chunk_px(9, 35, 4 * 2**30) == 2048
-    edge = auto_chunk_px(24, 35, 4 * 2**30)
-    assert 256 <= edge < 2048 and window_bytes(edge, edge, 24, 35) <= 4 * 2**30 < window_bytes(edge + 64, edge + 64, 24, 35)
+    assert auto_chunk_px(9, 35, 4 * 2**30) == MAX_CHUNK_PX
+    edge = auto_chunk_px(24, 35, 2**28)
+    assert 256 <= edge < MAX_CHUNK_PX
+    assert window_bytes(edge, edge, 24, 35) <= 2**28 < window_bytes(edge + 64, edge + 64, 24, 35)
     assert auto_chunk_px(10_000, 35, 2**30) == 256
     config = load_config(write_config(tmp_path, small_scene, **{"detection.chunk_px": None, "dask.n_workers": 2}))
     assert config.detection.chunk_px is None
     edge = chunk_px(config, 13, (2000, 2000))
-    assert edge == 2048 or len(chunk_origins(2000, edge)) ** 2 >= 2
-    edge = chunk_px(config, 13, (600, 600))   # one 2048 chunk would leave a worker idle
+    assert edge == MAX_CHUNK_PX or len(chunk_origins(2000, edge)) ** 2 >= 2
+    edge = chunk_px(config, 13, (600, 600))   # one chunk would leave a worker idle
     assert len(chunk_origins(600, edge)) ** 2 >= 2
     assert chunk_px(load_config(write_config(tmp_path / "set", small_scene, **{"detection.chunk_px": 100})), 13,
                     (600, 600)) == 100

@@ -29,7 +29,7 @@ from odc.geo.xr import xr_coords
 from ..errors import InputError, NoItemsError
 from ..model import Observations
 from .registry import resolve_profile
-from . import upsample
+from . import reader, upsample
 from .search import item_datetime
 
 log = logging.getLogger(__name__)
@@ -323,11 +323,6 @@ def load_observations(
     )
 
 
-UPSAMPLE_MIN_PX = 512 * 512
-"""Smallest window read through :mod:`pipeline.sources.upsample`: below it a second odc-stac load
-costs more than GDAL's warper (the result is the same either way)."""
-
-
 def _odc_load(items, geobox: GeoBox, resampling: dict[str, str], patch_url, chunks: dict) -> xr.Dataset:
     """odc-stac's (lazy) load of the asset keys in ``resampling``, one look per solar day."""
     # odc-stac captures the active GDAL options into the graph (they travel to the workers)
@@ -353,39 +348,66 @@ def _read_now(items, geobox: GeoBox, resampling: dict[str, str], patch_url) -> x
 
 
 def _read_eager(items, geobox: GeoBox, resampling: dict[str, str], groups: dict[str, list], patch_url) -> xr.Dataset:
-    """The asset keys in ``resampling`` on ``geobox``, read now. Keys whose source pixels are
-    coarser than the grid and aligned with it (:mod:`pipeline.sources.upsample`) are read at
-    their own resolution and upsampled here, the same integers as GDAL's warper gives at a
-    tenth of its cost; the rest go through odc-stac's warper."""
-    lattices: dict[str, GeoBox] = {}
-    large = geobox.shape[0] * geobox.shape[1] >= UPSAMPLE_MIN_PX
-    if large and all(len(day_items) == 1 for day_items in groups.values()):
-        for key in resampling:
-            lattice = upsample.common_lattice([upsample.source_grid(item, key) for item in items], geobox)
-            if lattice is not None:
-                lattices[key] = lattice
-    warped = {k: v for k, v in resampling.items() if k not in lattices}
+    """The asset keys in ``resampling`` on ``geobox``, read now. When a key's source pixels, in
+    every item, lie on the grid's lattice or a coarser aligned one
+    (:func:`pipeline.sources.upsample.lattice_factor`), they are read straight from the files
+    (:mod:`pipeline.sources.reader`: no per-read planning, blocks decoded once per process),
+    upsampled here when coarser and mosaicked as odc-stac mosaics a day's tiles: the same
+    integers as its warper gives, at a fraction of its cost. The rest go through odc-stac."""
+    days = sorted(groups)
+    # a day's items in odc-stac's order (time, then id): the first valid pixel wins
+    by_day = [sorted(groups[day], key=lambda item: (_nominal_time(item), item.id)) for day in days]
+    parsed = {id(item): odc.stac.parse_item(item) for day_items in by_day for item in day_items}
+    direct: dict[str, tuple] = {}
+    for key in resampling:
+        grids = [upsample.source_grid(item, key, parsed[id(item)]) for day_items in by_day for item in day_items]
+        lattice = upsample.common_lattice(grids, geobox)
+        read = _read_direct(by_day, parsed, key, lattice, geobox, resampling[key], patch_url) if lattice else None
+        if read is not None:
+            pixels, nodata = read
+            direct[key] = (("time", "y", "x"), pixels, {"nodata": nodata})
+    warped = {k: v for k, v in resampling.items() if k not in direct}
     parts = [_read_now(items, geobox, warped, patch_url)] if warped else []
-    coords = dict(xr_coords(geobox))
-    by_lattice: dict[tuple, list[str]] = {}
-    for key, lattice in lattices.items():
-        by_lattice.setdefault((lattice.crs, tuple(lattice.transform)[:6]), []).append(key)
-    for keys in by_lattice.values():
-        box, u, v = upsample.source_window(lattices[keys[0]], geobox)
-        coarse = _read_now(items, box, {k: "nearest" for k in keys}, patch_url)
-        bands = {}
-        for key in keys:
-            nodata = coarse[key].attrs.get("nodata")
-            values = coarse[key].values
-            if nodata is None or not np.issubdtype(values.dtype, np.integer):
-                bands[key] = _read_now(items, geobox, {key: resampling[key]}, patch_url)[key]
-                continue
-            bands[key] = xr.DataArray(upsample.upsample(values, u, v, nodata, resampling[key]),
-                                      dims=("time", "y", "x"), coords={"time": coarse.time, **coords},
-                                      attrs=dict(coarse[key].attrs))
-        parts.append(xr.Dataset(bands))
+    if direct:
+        # stamped as odc-stac stamps a look: its first item's time (microseconds, as it gives them)
+        times = np.array([_nominal_time(day_items[0]) for day_items in by_day]).astype("datetime64[us]")
+        parts.append(xr.Dataset(direct, coords={"time": times, **dict(xr_coords(geobox))}))
     raw = xr.merge(parts, join="exact", compat="override", combine_attrs="drop_conflicts") if len(parts) > 1 else parts[0]
     return raw[list(resampling)]
+
+
+def _read_direct(by_day, parsed: dict, key: str, lattice: GeoBox, geobox: GeoBox, method: str,
+                 patch_url) -> tuple | None:
+    """(looks, rows, cols) pixels of asset ``key`` on ``geobox`` and their nodata: each look's
+    items (``by_day``, in mosaic order; ``parsed`` by ``odc.stac.parse_item``) read from the files
+    on their ``lattice`` (:func:`reader.read_box`), upsampled when coarser, the first valid pixel
+    kept. None when the items do not say the asset's integer type and nodata, or a file is not
+    where its item says."""
+    metas = [[parsed[id(item)][key] for item in day_items] for day_items in by_day]
+    kinds = {(m.meta.data_type, m.meta.nodata) for day in metas for m in day}
+    if len(kinds) != 1:
+        return None
+    dtype, nodata = kinds.pop()
+    if dtype is None or nodata is None or not np.issubdtype(np.dtype(dtype), np.integer):
+        return None
+    k = upsample.lattice_factor(lattice, geobox)
+    box, u, v = (geobox, None, None) if k == 1 else upsample.source_window(lattice, geobox)
+
+    def read(meta) -> np.ndarray:
+        pixels = reader.read_box(patch_url(meta.uri) if patch_url else meta.uri, box, nodata, dtype)
+        return pixels if k == 1 else upsample.upsample(pixels[None], u, v, nodata, method)[0]
+
+    out = np.empty((len(metas), *geobox.shape), dtype=dtype)
+    try:
+        with rasterio.Env(**READ_GDAL_OPTIONS):
+            for look, day in enumerate(metas):
+                out[look] = read(day[0])
+                for meta in day[1:]:
+                    np.copyto(out[look], read(meta), where=out[look] == nodata)
+    except reader.OffLattice as err:
+        log.debug("reading %s through the warper: %s", key, err)
+        return None
+    return out, nodata
 
 
 @numba.njit(cache=True, nogil=True)

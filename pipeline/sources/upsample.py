@@ -44,13 +44,14 @@ def _file_grid(path: str) -> GeoBox | None:
         return None
 
 
-def source_grid(item: pystac.Item, key: str) -> GeoBox | None:
+def source_grid(item: pystac.Item, key: str, parsed=None) -> GeoBox | None:
     """The pixel grid of the item's asset ``key``: from its STAC projection fields, else from the
-    header of a local file; None when neither tells."""
+    header of a local file; None when neither tells. ``parsed``: the item's
+    ``odc.stac.parse_item``, when the caller has it."""
     import odc.stac
 
     try:
-        grid = odc.stac.parse_item(item)[key].geobox
+        grid = (parsed or odc.stac.parse_item(item))[key].geobox
     except (KeyError, ValueError, TypeError):
         grid = None
     if grid is not None:
@@ -69,29 +70,36 @@ def _integral(value: float, tol: float = 1e-6) -> bool:
     return abs(value - round(value)) <= tol
 
 
-def upsample_factor(source: GeoBox, grid: GeoBox) -> int | None:
-    """k when ``source`` pixels are k × k pixels of ``grid`` (k ≥ 2) and ``grid``'s pixel edges
-    fall on that finer lattice; None otherwise."""
+def lattice_factor(source: GeoBox, grid: GeoBox) -> int | None:
+    """k when ``source`` pixels are k × k pixels of ``grid`` (k ≥ 1: 1 is the same lattice) and
+    ``grid``'s pixel edges fall on that finer lattice; None otherwise."""
     if source.crs != grid.crs:
         return None
     s, g = source.transform, grid.transform
     if s.b != 0 or s.d != 0 or g.b != 0 or g.d != 0 or s.a <= 0 or s.e >= 0 or g.a <= 0 or g.e >= 0:
         return None
     kx, ky = s.a / g.a, s.e / g.e
-    if not (_integral(kx) and _integral(ky)) or round(kx) != round(ky) or round(kx) < 2:
+    if not (_integral(kx) and _integral(ky)) or round(kx) != round(ky) or round(kx) < 1:
         return None
     if not (_integral((g.c - s.c) / g.a) and _integral((g.f - s.f) / g.e)):
         return None
     return int(round(kx))
 
 
+def upsample_factor(source: GeoBox, grid: GeoBox) -> int | None:
+    """k when ``source`` pixels are k × k pixels of ``grid`` with k ≥ 2 (:func:`lattice_factor`)."""
+    k = lattice_factor(source, grid)
+    return k if k is not None and k >= 2 else None
+
+
 def common_lattice(sources: Sequence[GeoBox | None], grid: GeoBox) -> GeoBox | None:
-    """One source grid standing for all ``sources`` when each can be upsampled onto ``grid``
-    and their pixels coincide (same resolution, origins a whole number of pixels apart)."""
+    """One source grid standing for all ``sources`` when each lies on ``grid``'s lattice or can
+    be upsampled onto it (:func:`lattice_factor`) and their pixels coincide (same resolution,
+    origins a whole number of pixels apart)."""
     if not sources or any(s is None for s in sources):
         return None
     first = sources[0]
-    if upsample_factor(first, grid) is None:
+    if lattice_factor(first, grid) is None:
         return None
     t0 = first.transform
     for other in sources[1:]:

@@ -1,0 +1,136 @@
+"""Source pixels read straight from their files, for grids aligned with the analysis grid.
+
+odc-stac opens every file anew for every window it reads, so a file's compressed blocks are
+decoded again for each window that touches them (an area in 512 px chunks over 1024 px COG
+blocks decodes each block up to nine times), and plans each read in Python. When an asset's
+pixels lie on the analysis grid's lattice (:func:`pipeline.sources.upsample.lattice_factor`),
+there is nothing to plan: the window is a rectangle of the file's pixels. :func:`read_box`
+reads it from a dataset that stays open in the process, so GDAL's block cache
+(``GDAL_CACHEMAX``, bounded) serves the blocks a neighbouring window already decoded.
+
+Open datasets are shared by the threads of a process, each behind its own lock (a GDAL dataset
+must not be read by two threads at once), so a block one thread decoded serves the next window
+whichever thread reads it. At most :data:`MAX_OPEN` stay open, least recently used closed first;
+a local file is reopened when it changes on disk. :func:`close_all` closes them all.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+from collections import OrderedDict
+from urllib.parse import urlparse
+
+import numpy as np
+import rasterio
+from odc.geo.geobox import GeoBox
+from rasterio.windows import Window
+
+MAX_OPEN = 256
+"""Datasets kept open in a process: every asset of a window of 36 looks."""
+
+_open: OrderedDict = OrderedDict()          # identity -> (dataset, lock), least recently used first
+_open_lock = threading.Lock()
+
+
+class OffLattice(ValueError):
+    """The file's pixels are not where its STAC item says: read it through the warper instead."""
+
+
+def _identity(href: str) -> tuple:
+    """The cache key of ``href``: a local file also by inode, size and modification time, so a
+    file rewritten in place is reopened rather than read from a stale handle."""
+    parsed = urlparse(href)
+    if parsed.scheme in ("", "file"):
+        stat = os.stat(parsed.path)
+        return (href, stat.st_ino, stat.st_size, stat.st_mtime_ns)
+    return (href,)
+
+
+def _dataset(href: str) -> tuple:
+    """(dataset, lock) of ``href``, opened once per process; hold the lock while using it."""
+    key = _identity(href)
+    with _open_lock:
+        entry = _open.get(key)
+        if entry is not None:
+            _open.move_to_end(key)
+            return entry
+    dataset = rasterio.open(href)
+    with _open_lock:
+        entry = _open.setdefault(key, (dataset, threading.Lock()))
+        if entry[0] is not dataset:         # another thread opened it meanwhile
+            dataset.close()
+        _evict()
+    return entry
+
+
+def _evict() -> None:
+    """Close the least recently used datasets beyond :data:`MAX_OPEN` that no thread is reading."""
+    for key in list(_open)[:max(0, len(_open) - MAX_OPEN)]:
+        dataset, lock = _open[key]
+        if lock.acquire(blocking=False):
+            try:
+                del _open[key]
+                dataset.close()
+            finally:
+                lock.release()
+
+
+def block_cache_bytes(machine_bytes: int | None = None) -> int:
+    """The most GDAL's block cache holds in one process, by GDAL's rule: ``GDAL_CACHEMAX`` (a
+    percentage of the machine's memory, megabytes below 100 000, else bytes), by default 5 % of
+    the machine's memory."""
+    if machine_bytes is None:
+        import psutil
+
+        machine_bytes = psutil.virtual_memory().total
+    text = os.environ.get("GDAL_CACHEMAX", "5%").strip()
+    try:
+        if text.endswith("%"):
+            return int(machine_bytes * float(text[:-1]) / 100)
+        value = int(text)
+        return value * 2**20 if value < 100_000 else value
+    except ValueError:
+        return int(machine_bytes * 0.05)
+
+
+def close_all() -> None:
+    """Close every dataset this module keeps open (waits for reads in progress)."""
+    with _open_lock:
+        while _open:
+            _, (dataset, lock) = _open.popitem()
+            with lock:
+                dataset.close()
+
+
+def read_box(href: str, box: GeoBox, nodata, dtype) -> np.ndarray:
+    """The pixels of ``box``, a rectangle of the file's own pixel lattice (same CRS, resolution
+    and orientation, origin a whole number of pixels away), as ``dtype``; ``nodata`` where the
+    box reaches beyond the file."""
+    src, lock = _dataset(href)
+    with lock:
+        return _read_locked(src, href, box, nodata, dtype)
+
+
+def _read_locked(src, href: str, box: GeoBox, nodata, dtype) -> np.ndarray:
+    if src.crs is None or box.crs is None or src.crs != box.crs:
+        raise OffLattice(f"{href}: its CRS ({src.crs}) is not the grid's ({box.crs})")
+    s, b = src.transform, box.transform
+    if (s.a, s.b, s.d, s.e) != (b.a, b.b, b.d, b.e):
+        raise OffLattice(f"{href}: its pixels ({tuple(s)[:6]}) are not the grid's ({tuple(b)[:6]})")
+    col_f, row_f = (b.c - s.c) / s.a, (b.f - s.f) / s.e
+    col0, row0 = round(col_f), round(row_f)
+    if not (math.isclose(col_f, col0, abs_tol=1e-6) and math.isclose(row_f, row0, abs_tol=1e-6)):
+        raise OffLattice(f"{href}: the grid is not on the file's pixel lattice")
+    rows, cols = box.shape
+    r0, r1 = max(row0, 0), min(row0 + rows, src.height)
+    c0, c1 = max(col0, 0), min(col0 + cols, src.width)
+    inside = r0 < r1 and c0 < c1
+    pixels = src.read(1, window=Window(c0, r0, c1 - c0, r1 - r0)) if inside else None
+    if inside and (r1 - r0, c1 - c0) == (rows, cols):
+        return pixels.astype(dtype, copy=False)
+    out = np.full((rows, cols), nodata, dtype=dtype)
+    if inside:
+        out[r0 - row0:r1 - row0, c0 - col0:c1 - col0] = pixels
+    return out
