@@ -14,7 +14,8 @@ that changes with the season; forest with sub-pixel texture, secondary growth, s
 pastures; old mining stock (sediment, ponds, regrowth) along the river; a floodplain depression
 that floods further in the monitor year than in the baseline; a pioneer-vegetated bar buried by
 new sand. New change in the monitor period (the truth): mining (pit + pond clusters by the river,
-sediment-only pits, old pits growing into new ground, mines on secondary growth or scrub) and
+sediment-only pits, old pits growing into new ground, mines on secondary growth or scrub; washed
+sand and gravel with 0–35 % lateritic overburden piles; a third felled a look before digging) and
 clearings (rectangular pasture, burnt, bare, grassy, irregular smallholder plots), 0.4–25 ha.
 Atmosphere: clouds with shadows and an imperfect mask (soft edges and part of the shadows left
 clear, bright sediment sometimes called cloud), haze on a look, a nodata stripe, noise and
@@ -98,6 +99,7 @@ class Scar:
     onset: int  # index of the first monitor look showing the change
     polygon: Polygon  # the NEW ground (metres, scene coordinates)
     area_ha: float = 0.0
+    prep_looks: int = 0  # looks of felled ground (slash, soil) before a mine is dug
 
 
 @dataclass
@@ -382,8 +384,11 @@ def _ground_look(scene: Scene, t: int, static: dict, rng) -> tuple[np.ndarray, n
         k = t - scene.n_baseline - scar.onset
         if k < 0:
             continue
+        prep = scar.prep_looks
         for name, m, spec, tex in layers:
-            if name == "pond" and k == 0:  # ponds fill after the first look
+            if name.startswith("prep_") != (k < prep):  # felled ground before the digging
+                continue
+            if name == "pond" and k == prep:  # ponds fill a look after the digging starts
                 _paint(img, m, static["spec"]["sediment_wet"], static["tex_soil"])
                 continue
             _paint(img, m, spec, tex)
@@ -409,6 +414,11 @@ def _scar_layers(scene: Scene, scar: Scar, shape, rng, spec_of, tex) -> list:
         wet = m & (noise >= q[0]) & (noise < q[1])
         dry = m & (noise >= q[1])
         pond_kind = rng.choice(["pond_turbid", "pond_clear", "pond_algae"], p=[0.6, 0.2, 0.2])
+        # stripped topsoil and lateritic overburden piled beside the pits: 0-35 % of the dry ground
+        n2 = _smooth_noise(rng, shape, rng.uniform(2, 4), 0, 1)
+        over = dry & (n2 < np.quantile(n2[dry], rng.uniform(0.0, 0.35))) if dry.any() else dry
+        dry = dry & ~over
+        out.append(("overburden", over, spec_of(rng.choice(["laterite", "grey_soil"])), tex["soil"]))
         out.append(("sediment", dry, spec_of(rng.choice(["sediment_dry", "sediment_dry", "gravel"])), tex["soil"]))
         out.append(("sediment", wet, spec_of("sediment_wet"), tex["soil"]))
         # a few tree / regrowth islands left in larger mines
@@ -417,6 +427,11 @@ def _scar_layers(scene: Scene, scar: Scar, shape, rng, spec_of, tex) -> list:
             out.append(("island", isl, spec_of("secondary"), tex["veg"]))
         if pond.any():
             out.append(("pond", pond, spec_of(str(pond_kind)), tex["water"]))
+        # a third of the mines are felled first and dug a look later (slash and bare soil)
+        if rng.random() < 0.35:
+            scar.prep_looks = 1
+            out.insert(0, ("prep_slash", m & (noise < 0.6), spec_of("slash"), tex["veg"]))
+            out.insert(1, ("prep_soil", m & (noise >= 0.6), spec_of("laterite"), tex["soil"]))
     else:
         kind = scar.kind
         if kind == "burnt":
@@ -807,6 +822,7 @@ def write_truth(scene: Scene, out_dir: Path) -> Path:
         "haze_look": getattr(scene, "haze_look", None), "stripe_look": getattr(scene, "stripe_look", None),
         "scars": [{"id": s.id, "class": s.cls, "kind": s.kind, "onset_look": scene.n_baseline + s.onset,
                    "onset_date": scene.dates[scene.n_baseline + s.onset].isoformat(), "area_ha": round(s.area_ha, 3),
+                   "prep_looks": s.prep_looks,
                    "wkt_scene_m": s.polygon.wkt} for s in scene.scars],
     }
     (out_dir / "truth.json").write_text(json.dumps(meta, indent=1))
