@@ -10,7 +10,9 @@ symptom of a doubled offset.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import logging
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -376,6 +378,18 @@ def _read_eager(items, geobox: GeoBox, resampling: dict[str, str], groups: dict[
     return raw[list(resampling)]
 
 
+_ranks = threading.local()
+_next_rank = itertools.count()
+
+
+def _thread_rank() -> int:
+    """0 for the first thread that reads, 1 for the next, ... (spreads threads over the files)."""
+    rank = getattr(_ranks, "rank", None)
+    if rank is None:
+        rank = _ranks.rank = next(_next_rank)
+    return rank
+
+
 def _read_direct(by_day, parsed: dict, key: str, lattice: GeoBox, geobox: GeoBox, method: str,
                  patch_url) -> tuple | None:
     """(looks, rows, cols) pixels of asset ``key`` on ``geobox`` and their nodata: each look's
@@ -400,7 +414,10 @@ def _read_direct(by_day, parsed: dict, key: str, lattice: GeoBox, geobox: GeoBox
     out = np.empty((len(metas), *geobox.shape), dtype=dtype)
     try:
         with rasterio.Env(**READ_GDAL_OPTIONS):
-            for look, day in enumerate(metas):
+            # threads start at different looks, so that they seldom wait for the same file
+            first = int(_thread_rank() * 0.618034 * len(metas)) % len(metas)
+            for look in [*range(first, len(metas)), *range(first)]:
+                day = metas[look]
                 out[look] = read(day[0])
                 for meta in day[1:]:
                     np.copyto(out[look], read(meta), where=out[look] == nodata)

@@ -126,20 +126,36 @@ def source_window(lattice: GeoBox, grid: GeoBox) -> tuple[GeoBox, np.ndarray, np
 
 
 @numba.njit(cache=True, nogil=True)
+def _taps(pos):  # pragma: no cover - compiled
+    """Per grid pixel along one axis: the first of its two source taps, the weight of the second,
+    and the source pixel under its centre."""
+    first = np.empty(pos.size, np.int64)
+    weight = np.empty(pos.size, np.float64)
+    centre = np.empty(pos.size, np.int64)
+    for i in range(pos.size):
+        f = math.floor(pos[i])
+        first[i] = int(f)
+        weight[i] = pos[i] - f
+        centre[i] = int(math.floor(pos[i] + 0.5))
+    return first, weight, centre
+
+
+@numba.njit(cache=True, nogil=True)
 def _bilinear(src, u, v, nodata, out):  # pragma: no cover - compiled
     n, h, w = src.shape
+    x0s, wxs, cxs = _taps(u)
+    y0s, wys, cys = _taps(v)
     for t in range(n):
         for i in range(v.size):
-            fy = math.floor(v[i])
-            y0 = int(fy)
-            wy = v[i] - fy
-            cy = int(math.floor(v[i] + 0.5))
+            y0 = y0s[i]
+            wy = wys[i]
+            cy = cys[i]
+            row_ok = 0 <= cy < h
             for j in range(u.size):
-                fx = math.floor(u[j])
-                x0 = int(fx)
-                wx = u[j] - fx
-                cx = int(math.floor(u[j] + 0.5))
-                if cy < 0 or cy >= h or cx < 0 or cx >= w or src[t, cy, cx] == nodata:
+                x0 = x0s[j]
+                wx = wxs[j]
+                cx = cxs[j]
+                if not row_ok or cx < 0 or cx >= w or src[t, cy, cx] == nodata:
                     out[t, i, j] = nodata
                     continue
                 acc = 0.0
