@@ -39,7 +39,10 @@ from .sources.load import (
     partition_items,
     plan_looks,
     probe_items,
+    solar_day,
 )
+from .sources.registry import resolve_profile
+from .sources.upsample import source_grid
 from .sources.search import source_location
 from .sources import reader
 
@@ -106,8 +109,22 @@ def area_job(config: RunConfig, items: list, geobox, shapes: list[tuple]) -> tup
     job = AreaJob(groups=groups, geobox=geobox, times=times, is_baseline=is_baseline,
                   look_family=family_codes(list(platforms)), params=change_params(d),
                   resolution_m=d.resolution_m, cloud_buffer_m=d.cloud_buffer_m, nodata_edge_m=d.nodata_edge_m,
-                  shapes=shapes, min_px=d.min_area_ha / (d.resolution_m ** 2 / 1e4), patch_url=href_patcher(items))
+                  shapes=shapes, min_px=d.min_area_ha / (d.resolution_m ** 2 / 1e4), patch_url=href_patcher(items),
+                  read_cache_bytes=read_cache_need(groups, geobox.shape[1] * d.resolution_m, d.resolution_m))
     return job, items_by_look, platforms
+
+
+def read_cache_need(groups, width_m: float, resolution_m: float) -> int:
+    """The decoded blocks an area's windows share (:func:`reader.row_band_bytes`), for each group's
+    looks and the resolution of each of its assets (the grid's where its first item says none)."""
+    need = 0
+    for group in groups:
+        profile = resolve_profile(group[0])
+        keys = profile.asset_keys() if profile.has_mask(group[0]) else dict(profile.assets)
+        grids = [source_grid(group[0], key) for key in keys.values()]
+        resolutions = [abs(g.transform.a) if g is not None else resolution_m for g in grids]
+        need += reader.row_band_bytes(width_m, len({solar_day(item) for item in group}), resolutions)
+    return need
 
 
 @dataclass

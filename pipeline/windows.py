@@ -29,6 +29,7 @@ from .harmonize import fuse
 from .indices import compute_indices
 from .model import BANDS
 from .sources.load import load_observations, negative_counts
+from .sources import reader
 from .sources.registry import resolve_profile
 from .streaming import Candidates, block_candidates, context_px, rasterize_window
 
@@ -64,6 +65,8 @@ class AreaJob:
     min_px: float
     """Mapping unit in pixels: smaller components get no context."""
     patch_url: Callable[[str], str] | None = None
+    read_cache_bytes: int = 0
+    """Decoded source blocks that the windows share (:func:`pipeline.sources.reader.row_band_bytes`)."""
 
     @property
     def halo_px(self) -> int:
@@ -159,6 +162,7 @@ def reduce_block(layers: dict[str, np.ndarray], geometry: WindowGeometry, shapes
 def window_task(job: AreaJob, row0: int, col0: int, rows: int, cols: int) -> WindowResult:
     """Candidates and per-look counts of the chunk ``rows`` × ``cols`` at (``row0``, ``col0``) of
     the job's grid (runs on a worker)."""
+    reader.ensure_block_cache(job.read_cache_bytes)
     geometry = window_geometry(tuple(job.geobox.shape), row0, col0, rows, cols, job.halo_px, job.pad_px)
     obs, clear, change = change_on(job, job.geobox[geometry.read])
     block = geometry.block_in_read

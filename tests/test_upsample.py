@@ -270,3 +270,64 @@ def test_an_item_whose_file_is_not_where_it_says_is_read_through_the_warper(coar
     fast = load._read_eager([item], grid, resampling, {"2020-01-01": [item]}, None)
     warped = load._read_now([item], grid, resampling, None)
     assert np.array_equal(fast["b"].values, warped["b"].values)
+
+
+def test_a_server_that_never_answers_fails_the_read_within_its_deadline(monkeypatch):
+    """A remote asset whose server accepts the connection and then says nothing: the read fails
+    once ``GDAL_HTTP_TIMEOUT`` of the pixel reads' options has passed (GDAL alone waits forever)."""
+    import socket
+    import threading
+    import time
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    held = []
+    stop = threading.Event()
+
+    def accept():
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(listener.accept()[0])      # accepted, never answered
+            except OSError:
+                continue
+
+    assert 0 < float(load.READ_GDAL_OPTIONS["GDAL_HTTP_TIMEOUT"]) <= 300      # the deadline of a real run
+    assert 0 < float(load.READ_GDAL_OPTIONS["GDAL_HTTP_CONNECTTIMEOUT"]) <= 60
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    monkeypatch.setitem(load.READ_GDAL_OPTIONS, "GDAL_HTTP_TIMEOUT", "1")     # the same, shorter
+    monkeypatch.setitem(load.READ_GDAL_OPTIONS, "GDAL_HTTP_MAX_RETRY", "0")
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}/red.tif"
+    started = time.monotonic()
+    try:
+        with pytest.raises(rasterio.RasterioIOError), rasterio.Env(**load.READ_GDAL_OPTIONS):
+            reader.read_box(url, GeoBox((4, 4), Affine(10, 0, X0, 0, -10, Y0), CRS), 0, "uint16")
+    finally:
+        stop.set()
+        thread.join()
+        for conn in held:
+            conn.close()
+        listener.close()
+    assert time.monotonic() - started < 15
+
+
+def test_the_block_cache_holds_a_row_of_windows_and_stays_bounded(monkeypatch):
+    """The reads' block cache is sized to the blocks that a row of windows shares (wider areas and
+    more looks: more), never below GDAL's default nor above a quarter of the machine, and exactly
+    what the user set in ``GDAL_CACHEMAX``."""
+    machine = 24 * 2**30
+    s2 = [10.0] * 4 + [20.0] * 3
+    tile = reader.row_band_bytes(69_300, 12, s2)
+    assert tile == 12 * (4 * 8 + 3 * 5) * 2 * 1024**2 * 2                       # 2.2 GiB
+    assert reader.row_band_bytes(69_300, 24, s2) == 2 * tile
+    assert reader.row_band_bytes(25_250, 9, s2) < reader.row_band_bytes(50_490, 9, s2)
+    monkeypatch.delenv("GDAL_CACHEMAX", raising=False)
+    assert reader.block_cache_bytes(tile, machine) == tile
+    assert reader.block_cache_bytes(0, machine) == int(0.05 * machine)            # GDAL's default
+    assert reader.block_cache_bytes(100 * 2**30, machine) == machine // 4
+    monkeypatch.setenv("GDAL_CACHEMAX", "512")
+    assert reader.block_cache_bytes(tile, machine) == 512 * 2**20
+    monkeypatch.setenv("GDAL_CACHEMAX", "10%")
+    assert reader.block_cache_bytes(tile, machine) == int(0.1 * machine)

@@ -219,10 +219,12 @@ def partition_items(items: Sequence[pystac.Item]) -> list[list[pystac.Item]]:
 
 
 READ_GDAL_OPTIONS = {"GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR", "GDAL_HTTP_MAX_RETRY": "3",
-                     "GDAL_HTTP_RETRY_DELAY": "0.5"}
+                     "GDAL_HTTP_RETRY_DELAY": "0.5", "GDAL_HTTP_CONNECTTIMEOUT": "30", "GDAL_HTTP_TIMEOUT": "120"}
 """GDAL options of every pixel read: odc-stac's cloud defaults, but at most 3 retries of a failing
 HTTP request (about 4 s with GDAL's growing delay) instead of 10 (about 25 min per open): an asset
-that answers HTTP 500 fails its read soon, and :func:`probe_items` then skips its item."""
+that answers HTTP 500 fails its read soon, and :func:`probe_items` then skips its item. A server
+that accepts no connection within 30 s, or does not finish a request within 120 s, fails it too
+(GDAL waits forever by default)."""
 
 
 def _by_solar_day(items: Sequence[pystac.Item]) -> dict[str, list[pystac.Item]]:

@@ -77,14 +77,22 @@ def _evict() -> None:
                 lock.release()
 
 
-def block_cache_bytes(machine_bytes: int | None = None) -> int:
-    """The most GDAL's block cache holds in one process, by GDAL's rule: ``GDAL_CACHEMAX`` (a
-    percentage of the machine's memory, megabytes below 100 000, else bytes), by default 5 % of
-    the machine's memory."""
-    if machine_bytes is None:
-        import psutil
+BLOCK_PX = 1024
+"""Block edge assumed for the source COGs (Sentinel-2 on Earth Search and Planetary Computer)."""
+CACHE_SHARE_MAX = 0.25
+"""The block cache never takes more than this share of the machine's memory."""
 
-        machine_bytes = psutil.virtual_memory().total
+
+def _machine_bytes() -> int:
+    import psutil
+
+    return psutil.virtual_memory().total
+
+
+def gdal_default_cache_bytes(machine_bytes: int | None = None) -> int:
+    """GDAL's own bound of its block cache: ``GDAL_CACHEMAX`` (a percentage of the machine's
+    memory, megabytes below 100 000, else bytes), by default 5 % of the machine's memory."""
+    machine_bytes = machine_bytes or _machine_bytes()
     text = os.environ.get("GDAL_CACHEMAX", "5%").strip()
     try:
         if text.endswith("%"):
@@ -93,6 +101,42 @@ def block_cache_bytes(machine_bytes: int | None = None) -> int:
         return value * 2**20 if value < 100_000 else value
     except ValueError:
         return int(machine_bytes * 0.05)
+
+
+def row_band_bytes(width_m: float, looks: int, resolutions_m: list[float], block_px: int = BLOCK_PX,
+                   bytes_per_px: int = 2) -> int:
+    """Decoded blocks that windows taken in raster order share: for every look and asset, two rows
+    of blocks across the area's width (one more block for the misaligned edge)."""
+    per_look = sum((math.ceil(width_m / (block_px * res)) + 1) * 2 * block_px**2 * bytes_per_px
+                   for res in resolutions_m)
+    return int(max(looks, 1) * per_look)
+
+
+def block_cache_bytes(need_bytes: int = 0, machine_bytes: int | None = None) -> int:
+    """The block cache a run's reads get: what the windows share (``need_bytes``,
+    :func:`row_band_bytes`), at least GDAL's default, at most :data:`CACHE_SHARE_MAX` of the
+    machine; exactly ``GDAL_CACHEMAX`` when the user set it."""
+    machine_bytes = machine_bytes or _machine_bytes()
+    default = gdal_default_cache_bytes(machine_bytes)
+    if "GDAL_CACHEMAX" in os.environ:
+        return default
+    return int(min(max(need_bytes, default), CACHE_SHARE_MAX * machine_bytes))
+
+
+_cache_set = 0
+
+
+def ensure_block_cache(need_bytes: int) -> None:
+    """Raise this process's GDAL block cache to :func:`block_cache_bytes` of ``need_bytes`` (it
+    never shrinks during a process: another area's windows may be using it)."""
+    global _cache_set
+    target = block_cache_bytes(need_bytes)
+    with _open_lock:
+        if target > _cache_set:
+            from rasterio.env import set_gdal_config
+
+            set_gdal_config("GDAL_CACHEMAX", target)
+            _cache_set = target
 
 
 def close_all() -> None:
