@@ -228,11 +228,15 @@ def window_tasks(job: AreaJob, chunk_px: int) -> list:
     the job travels once (one key shared by every task)."""
     import dask
 
-    shared = dask.delayed(job, name=f"area-job-{uuid.uuid4().hex}", traverse=False)
+    run = uuid.uuid4().hex
+    shared = dask.delayed(job, name=f"area-job-{run}", traverse=False)
     task = dask.delayed(window_task, pure=True)
     height, width = job.geobox.shape
-    return [task(shared, r0, c0, rows, cols)
-            for r0, rows in chunk_origins(height, chunk_px) for c0, cols in chunk_origins(width, chunk_px)]
+    chunks = [(r0, c0, rows, cols) for r0, rows in chunk_origins(height, chunk_px) for c0, cols in chunk_origins(width, chunk_px)]
+    # keys in raster order: dask runs independent tasks in key order, so windows that share source
+    # blocks run one after another and find them in the block cache (random keys made a 10980² tile
+    # 1.5 times slower)
+    return [task(shared, *chunk, dask_key_name=f"window-{run}-{n:07d}") for n, chunk in enumerate(chunks)]
 
 
 def merge_counts(results: Sequence[WindowResult]) -> tuple[np.ndarray, np.ndarray]:
