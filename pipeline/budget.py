@@ -83,7 +83,7 @@ def area_budget(plan: AreaPlan, config: RunConfig, n_areas: int = 1) -> AreaBudg
     # a worker process carries its own interpreter; threaded workers share the cec process's
     # GDAL's block cache (bounded) is per process: each worker process's, or the cec process's
     need = read_cache_need(partition_items(items), cols * d.resolution_m, d.resolution_m) if items else 0
-    cache_mib = block_cache_bytes(need) / 2**20
+    cache_mib = min(need, block_cache_bytes(need)) / 2**20     # it fills only with the blocks the windows share
     processes = worker_processes(config.dask, n_areas)
     worker = (PROCESS_MIB + cache_mib if processes else 0) + config.dask.threads_per_worker * chunk_bytes / 2**20
     client = PROCESS_MIB + (0 if processes else cache_mib) + rows * cols * CANDIDATE_SHARE * BYTES_PER_CANDIDATE / 2**20
