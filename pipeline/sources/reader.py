@@ -152,9 +152,12 @@ def read_box(href: str, box: GeoBox, nodata, dtype) -> np.ndarray:
     """The pixels of ``box``, a rectangle of the file's own pixel lattice (same CRS, resolution
     and orientation, origin a whole number of pixels away), as ``dtype``; ``nodata`` where the
     box reaches beyond the file."""
-    src, lock = _dataset(href)
-    with lock:
-        return _read_locked(src, href, box, nodata, dtype)
+    for _ in range(3):
+        src, lock = _dataset(href)
+        with lock:
+            if not src.closed:      # not closed by an eviction between the lookup and the lock
+                return _read_locked(src, href, box, nodata, dtype)
+    raise RuntimeError(f"{href}: closed three times while waiting to be read (more than {MAX_OPEN} files in use?)")
 
 
 def _read_locked(src, href: str, box: GeoBox, nodata, dtype) -> np.ndarray:
