@@ -1,10 +1,13 @@
 """Diagnose a blind-benchmark run: each detected scar's features, class probabilities and truth.
 
     python benchmarks/blind_diagnose.py WORK/seedN/ENCODING-REGIME [--all]
+    python benchmarks/blind_diagnose.py WORK/seed*/*-dense WORK/seed*/*-composites --pool
 
-Runs the detection of the run's config again through the Python API (nothing written), matches
+Runs the detection of each run's config again through the Python API (nothing written), matches
 every scar to the planted truth (``truth.npz`` one folder up) and prints the classifier features
-of scars whose class is wrong or that lie off the planted change (``--all``: every scar).
+of scars whose class is wrong or that lie off the planted change (``--all``: every scar), or,
+with ``--pool``, the counts the README's diagnosis quotes (class errors by sediment share and
+felled-first stage, counterfactual features, false scars).
 """
 
 from __future__ import annotations
@@ -45,40 +48,88 @@ def scar_truth(scars, epsg_scars: int, meta: dict, truth: dict) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("run_dir", type=Path)
-    ap.add_argument("--all", action="store_true")
-    ap.add_argument("--json", type=Path, help="also write every scar's row (truth, class, features) here")
-    args = ap.parse_args(argv)
-    config = load_config(args.run_dir / "config.yaml")
-    meta = json.loads((args.run_dir.parent / "truth.json").read_text())
-    truth = dict(np.load(args.run_dir.parent / "truth.npz"))
+def scar_rows(run_dir: Path) -> pd.DataFrame:
+    """One row per detected scar of a run: truth, predicted class and probability, features."""
+    config = load_config(run_dir / "config.yaml")
+    meta = json.loads((run_dir.parent / "truth.json").read_text())
+    truth = dict(np.load(run_dir.parent / "truth.npz"))
     _, detections = detect(config)
     det = detections[0]
     scars = det.scars
+    if scars.empty:
+        return pd.DataFrame()
     model = load_classifier(config.model)
     classes, probs = model.predict(scars)
     match = scar_truth(scars, det.epsg, meta, truth)
     kinds = {s["id"]: (s["class"], s["kind"], s["area_ha"], s.get("prep_looks", 0)) for s in meta["scars"]}
-    pd.set_option("display.width", 250)
-    pd.set_option("display.max_columns", 60)
     out = []
     for i in range(len(scars)):
         sid = int(match.truth_id[i])
-        tcls, kind, area, prep = kinds.get(sid, ("none", match.under[i], 0, 0))
-        row = {"scar": i, "truth": tcls, "kind": kind, "prep": prep, "pred": classes[i],
-               "p": round(float(probs[i]), 2), "on": match.on_change[i],
-               "conf": scars["confidence"].iloc[i] if "confidence" in scars else None,
-               "path": scars["detection_path"].iloc[i] if "detection_path" in scars else None,
-               **{f: round(float(scars[f].iloc[i]), 3) for f in FEATURES if f in scars}}
-        out.append(row)
-    table = pd.DataFrame(out)
-    if args.json:
-        table.assign(run=str(args.run_dir)).to_json(args.json, orient="records", indent=0)
-    if not args.all:
-        table = table[(table.truth != table.pred) & (table.truth != "none") | (table.on < 0.3)]
-    print(table.T.to_string() if len(table) else "no misclassified or false scars")
+        tcls, kind, _, prep = kinds.get(sid, ("none", match.under[i], 0, 0))
+        out.append({"run": str(run_dir), "scar": i, "truth": tcls, "kind": kind, "prep": prep, "pred": classes[i],
+                    "p": round(float(probs[i]), 2), "on": match.on_change[i],
+                    "conf": scars["confidence"].iloc[i] if "confidence" in scars else None,
+                    "path": scars["detection_path"].iloc[i] if "detection_path" in scars else None,
+                    **{f: float(scars[f].iloc[i]) for f in FEATURES if f in scars}})
+    return pd.DataFrame(out)
+
+
+def pool_summary(rows: pd.DataFrame, model) -> None:
+    """The counts the README's diagnosis quotes, over every run given."""
+    found = rows[rows.on >= 0.3]
+    mine = found[found.truth == "mining"].copy()
+    clear = found[found.truth == "clearing"]
+    print(f"detected mining scars {len(mine)}: {mine.pred.value_counts().to_dict()}; "
+          f"detected clearings {len(clear)}: {clear.pred.value_counts().to_dict()}")
+    mine["dark"] = mine.sediment_share < 0.1
+    for (dark, prep), g in mine.groupby(["dark", "prep"]):
+        print(f"  sediment_share {'< 0.1' if dark else '>= 0.1'}, felled first {prep}: "
+              f"{(g.pred == 'clearing').sum()}/{len(g)} clearing; medians vis {g.vis_brightness.median():.3f}, "
+              f"red/SWIR1 {g.red_swir1.median():.2f}, p {g.p.median():.2f}")
+    right = mine[mine.pred == "mining"]
+    q = lambda v: [round(x, 2) for x in v.quantile([0.1, 0.5, 0.9])]  # noqa: E731
+    print(f"  red/SWIR1 10/50/90 %: clearings {q(clear.red_swir1)}, mines called mining {q(right.red_swir1)}")
+    # counterfactuals: give the dark mines the median value of the mines called right
+    dark = mine[mine.dark]
+    for feats in (["sediment_share"], ["sediment_brightness"], ["vis_brightness"],
+                  ["sediment_share", "sediment_brightness"], ["red_swir1"], ["burnt_share"]):
+        x = dark[list(FEATURES)].copy()
+        for f in feats:
+            x[f] = right[f].median()
+        cls, _ = model.predict(x)
+        print(f"  dark mines with {'+'.join(feats)} of the right ones: {(cls == 'mining').sum()}/{len(dark)} mining "
+              f"(as they are: {(dark.pred == 'mining').sum()})")
+    bright = right[right.sediment_share >= 0.1]
+    x = bright[list(FEATURES)].copy()
+    x["sediment_share"] = 0.0
+    cls, _ = model.predict(x)
+    print(f"  mines called mining (sediment_share >= 0.1) with sediment_share 0: {(cls == 'mining').sum()}/{len(bright)} "
+          "stay mining")
+    false = rows[rows.on < 0.3]
+    print(f"false scars {len(false)}: {false.kind.value_counts().to_dict()}, classes {false.pred.value_counts().to_dict()}")
+    bars = false[false.kind == "sandbar"]
+    if len(bars):
+        print(f"  on bars: baseline NDVI {bars.baseline_ndvi.min():.2f}-{bars.baseline_ndvi.max():.2f}, "
+              f"{bars.dist_water_m.min():.0f}-{bars.dist_water_m.max():.0f} m from water, "
+              f"paths {bars.path.value_counts().to_dict()}, p of `mining` ones "
+              f"{bars[bars.pred == 'mining'].p.min()}-{bars[bars.pred == 'mining'].p.max()}")
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("run_dirs", type=Path, nargs="+")
+    ap.add_argument("--all", action="store_true", help="print every scar, not only the wrong ones")
+    ap.add_argument("--pool", action="store_true", help="pool the runs and print the diagnosis counts")
+    args = ap.parse_args(argv)
+    pd.set_option("display.width", 250)
+    pd.set_option("display.max_columns", 60)
+    parts = [scar_rows(d) for d in args.run_dirs]
+    rows = pd.concat([p for p in parts if not p.empty], ignore_index=True)
+    if args.pool:
+        pool_summary(rows, load_classifier(load_config(args.run_dirs[0] / "config.yaml").model))
+        return 0
+    table = rows if args.all else rows[(rows.truth != rows.pred) & (rows.truth != "none") | (rows.on < 0.3)]
+    print(table.round(3).T.to_string() if len(table) else "no misclassified or false scars")
     return 0
 
 
