@@ -128,6 +128,7 @@ def score(alerts: gpd.GeoDataFrame, truth: dict[str, np.ndarray], meta: dict, mi
         "recall": round(len(found) / len(per_scar), 3) if per_scar else None,
         "n_alerts": n_alerts,
         "n_mining_clearing_alerts": tp + fp,
+        "n_mining_clearing_on_change": tp,
         "precision": round(tp / (tp + fp), 3) if tp + fp else None,
         "class_accuracy": round(sum(p["predicted"] == p["class"] for p in found) / len(found), 3) if found else None,
         "mining_recall_as_mining": _share(per_scar, "mining"),
@@ -214,8 +215,7 @@ def pooled(sel: list[dict], part: str) -> dict:
         for c in conf:
             conf[c].update(r[part]["confusion"][c])
     correct = conf["mining"]["mining"] + conf["clearing"]["clearing"]
-    tp = sum(sum(1 for a in r[part]["per_alert"] if a["class"] in ("mining", "clearing") and a["on_change"] >= COVER_MIN)
-             for r in sel)
+    tp = sum(r[part]["n_mining_clearing_on_change"] for r in sel)
     mc = sum(r[part]["n_mining_clearing_alerts"] for r in sel)
     false, false_class = Counter(), Counter()
     for r in sel:
@@ -297,9 +297,20 @@ def _write(args, argv, rows) -> int:
         "model_sha256": model_card.get("sha256"),
         "cover_min": COVER_MIN,
         "summary": summarise(rows),
-        "runs": rows,
     }
-    args.out.write_text(json.dumps(result, indent=1))
+    # per run: the figures of each part, the per-scar rows of `all` only (the other parts are
+    # subsets of it); one run a line
+    runs = []
+    for r in rows:
+        slim = {k: v for k, v in r.items() if not isinstance(v, dict)}
+        for part in ("all", "scars_ge_1ha", "visible_in_composite"):
+            if part in r:
+                slim[part] = {k: v for k, v in r[part].items()
+                              if k != "per_alert" and (k != "per_scar" or part == "all")}
+        runs.append(slim)
+    text = json.dumps(result, indent=1)[:-2] + ',\n "runs": [\n' + ",\n".join(json.dumps(r) for r in runs) + "\n ]\n}\n"
+    json.loads(text)
+    args.out.write_text(text)
     print(json.dumps(result["summary"], indent=1))
     return 0
 
