@@ -331,3 +331,42 @@ def test_the_block_cache_holds_a_row_of_windows_and_stays_bounded(monkeypatch):
     assert reader.block_cache_bytes(tile, machine) == 512 * 2**20
     monkeypatch.setenv("GDAL_CACHEMAX", "10%")
     assert reader.block_cache_bytes(tile, machine) == int(0.1 * machine)
+
+
+@pytest.mark.parametrize("resolution", [30.0, 10.0])
+def test_a_landsat_file_in_the_north_form_of_the_zone_is_read_straight(tmp_path, monkeypatch, resolution):
+    """USGS grids southern Landsat scenes in the north form of the UTM zone (negative northings);
+    the analysis grid is in the south form. The same pixels, 10 000 000 m apart in northing: read
+    straight from the file, pasted at 30 m (the warper's integers exactly) and upsampled at 10 m
+    (the warper reprojects between the two forms through PROJ, whose 1e-9 m noise breaks some
+    exact half-DN ties the other way: at most 1 DN on a few pixels, nodata the same)."""
+    rng = np.random.default_rng(5)
+    values = rng.integers(7000, 30000, (40, 50)).astype("uint16")
+    values[rng.random(values.shape) < 0.05] = 0
+    north = "EPSG:32619"
+    top = Y0 - 10_000_000 + 15                                 # Landsat origins on odd multiples of 15 m
+    path = tmp_path / "lc08_sr_b4.tif"
+    _write(path, values, Affine(30, 0, X0 + 15, 0, -30, top), crs=north)
+    bounds = transform_bounds(north, "EPSG:4326", X0 + 15, top - 1200, X0 + 1515, top)
+    item = pystac.Item("lc08", shapely.geometry.mapping(shapely.geometry.box(*bounds)), list(bounds),
+                       dt.datetime(2020, 1, 1), {})
+    item.add_asset("red", pystac.Asset(str(path), media_type="image/tiff",
+                                       extra_fields={"raster:bands": [{"nodata": 0, "data_type": "uint16"}]}))
+    n = int(900 / resolution)
+    grid = GeoBox((n, n), Affine(resolution, 0, X0 + 15 + 120, 0, -resolution, Y0 + 15 - 150), CRS)
+    reads = []
+    real_read = reader.read_box
+    monkeypatch.setattr(reader, "read_box", lambda *a: reads.append(a[0]) or real_read(*a))
+    resampling = {"red": "bilinear"}
+    warper_calls = []
+    real_now = load._read_now
+    monkeypatch.setattr(load, "_read_now", lambda *a: warper_calls.append(a) or real_now(*a))
+    fast = load._read_eager([item], grid, resampling, {"2020-01-01": [item]}, None)
+    assert reads == [str(path)] and warper_calls == []         # read straight, no warper
+    warped = real_now([item], grid, resampling, None)
+    a, b = fast["red"].values.astype(int), warped["red"].values.astype(int)
+    if resolution == 30.0:
+        assert np.array_equal(a, b)
+    else:
+        assert np.abs(a - b).max() <= 1 and (a != b).mean() < 0.01 and np.array_equal(a == 0, b == 0)
+    assert (fast["red"].values == 0).any() and (fast["red"].values > 0).mean() > 0.8

@@ -165,19 +165,6 @@ def make_geobox(bounds_utm: tuple[float, float, float, float], epsg: int, resolu
     return GeoBox.from_bbox((xmin, ymin, xmax, ymax), crs=f"EPSG:{epsg}", resolution=r, tight=True)
 
 
-def _utm_northing_shift(source_epsg: int | None, epsg: int) -> float | None:
-    """Metres to add to a northing in ``source_epsg`` to have it in ``epsg``: 0 for the same CRS,
-    ±10 000 000 between the north and south forms of one UTM zone (USGS grids its Landsat
-    scenes in the north form everywhere, with negative northings south of the equator); None
-    for any other pair."""
-    if source_epsg == epsg:
-        return 0.0
-    if source_epsg is None or source_epsg % 100 != epsg % 100 or not 1 <= epsg % 100 <= 60:
-        return None
-    kinds = (source_epsg // 100, epsg // 100)
-    return {(326, 327): 10_000_000.0, (327, 326): -10_000_000.0}.get(kinds)
-
-
 def native_phase(items: Sequence[pystac.Item], epsg: int, resolution_m: float) -> tuple[float, float]:
     """Where the items' own pixels put the grid's edges: (x, y) offsets from multiples of the
     resolution, when every item's red band lies in EPSG ``epsg``, north-up, with square pixels a
@@ -192,7 +179,7 @@ def native_phase(items: Sequence[pystac.Item], epsg: int, resolution_m: float) -
     for item in items:
         key = resolve_profile(item).assets.get("red")
         grid = upsample.source_grid(item, key) if key else None
-        shift = _utm_northing_shift(grid.crs.epsg if grid is not None and grid.crs is not None else None, epsg)
+        shift = reader.utm_northing_shift(grid.crs.epsg if grid is not None and grid.crs is not None else None, epsg)
         if shift is None:
             return (0.0, 0.0)
         t = grid.transform
@@ -364,7 +351,8 @@ def _read_eager(items, geobox: GeoBox, resampling: dict[str, str], groups: dict[
     parsed = {id(item): odc.stac.parse_item(item) for day_items in by_day for item in day_items}
     direct: dict[str, tuple] = {}
     for key in resampling:
-        grids = [upsample.source_grid(item, key, parsed[id(item)]) for day_items in by_day for item in day_items]
+        grids = [reader.in_crs(upsample.source_grid(item, key, parsed[id(item)]), geobox.crs)
+                 for day_items in by_day for item in day_items]
         lattice = upsample.common_lattice(grids, geobox)
         read = _read_direct(by_day, parsed, key, lattice, geobox, resampling[key], patch_url) if lattice else None
         if read is not None:

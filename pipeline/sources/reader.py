@@ -24,6 +24,7 @@ from urllib.parse import urlparse
 
 import numpy as np
 import rasterio
+from affine import Affine
 from odc.geo.geobox import GeoBox
 from rasterio.windows import Window
 
@@ -32,6 +33,30 @@ MAX_OPEN = 256
 
 _open: OrderedDict = OrderedDict()          # identity -> (dataset, lock), least recently used first
 _open_lock = threading.Lock()
+
+
+def utm_northing_shift(source_epsg: int | None, epsg: int) -> float | None:
+    """Metres to add to a northing in ``source_epsg`` to have it in ``epsg``: 0 for the same CRS,
+    ±10 000 000 between the north and south forms of one UTM zone (USGS grids its Landsat
+    scenes in the north form everywhere, with negative northings south of the equator); None
+    for any other pair."""
+    if source_epsg == epsg:
+        return 0.0
+    if source_epsg is None or source_epsg % 100 != epsg % 100 or not 1 <= epsg % 100 <= 60:
+        return None
+    kinds = (source_epsg // 100, epsg // 100)
+    return {(326, 327): 10_000_000.0, (327, 326): -10_000_000.0}.get(kinds)
+
+
+def in_crs(grid: GeoBox | None, crs) -> GeoBox | None:
+    """``grid`` in ``crs`` when that is the other form (north / south) of its UTM zone: the same
+    pixels, their northings shifted; else ``grid`` as it is."""
+    if grid is None or grid.crs is None or crs is None or grid.crs == crs:
+        return grid
+    shift = utm_northing_shift(grid.crs.epsg, crs.epsg)
+    if shift is None:
+        return grid
+    return GeoBox(grid.shape, Affine.translation(0, shift) * grid.transform, crs)
 
 
 class OffLattice(ValueError):
@@ -161,9 +186,10 @@ def read_box(href: str, box: GeoBox, nodata, dtype) -> np.ndarray:
 
 
 def _read_locked(src, href: str, box: GeoBox, nodata, dtype) -> np.ndarray:
-    if src.crs is None or box.crs is None or src.crs != box.crs:
+    shift = None if src.crs is None or box.crs is None else utm_northing_shift(src.crs.to_epsg(), box.crs.epsg)
+    if shift is None or (shift == 0 and src.crs != box.crs):
         raise OffLattice(f"{href}: its CRS ({src.crs}) is not the grid's ({box.crs})")
-    s, b = src.transform, box.transform
+    s, b = Affine.translation(0, shift) * src.transform, box.transform
     if (s.a, s.b, s.d, s.e) != (b.a, b.b, b.d, b.e):
         raise OffLattice(f"{href}: its pixels ({tuple(s)[:6]}) are not the grid's ({tuple(b)[:6]})")
     col_f, row_f = (b.c - s.c) / s.a, (b.f - s.f) / s.e
