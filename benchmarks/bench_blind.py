@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -181,6 +182,9 @@ dask:
 
 def run_one(scene, truth, meta, work: Path, encoding: str, regime: str, cec: str) -> dict:
     run_dir = work / f"{encoding}-{regime}"
+    # a fresh folder: `cec run` keeps the alerts of earlier runs in the folder's state (and lists
+    # them as `ongoing`), so a folder reused from another scene would score that scene's alerts
+    shutil.rmtree(run_dir, ignore_errors=True)
     blind_scene.write_encoding(scene, encoding, regime, run_dir)
     config = write_config(run_dir, encoding, regime, f"blind-s{scene.seed}-{encoding}-{regime}")
     started = time.monotonic()
