@@ -119,8 +119,7 @@ def read_cache_need(groups, width_m: float, resolution_m: float) -> int:
     looks and the resolution of each of its assets (the grid's where its first item says none)."""
     need = 0
     for group in groups:
-        profile = resolve_profile(group[0])
-        keys = profile.asset_keys() if profile.has_mask(group[0]) else dict(profile.assets)
+        keys = resolve_profile(group[0]).item_keys(group[0])
         grids = [source_grid(group[0], key) for key in keys.values()]
         resolutions = [abs(g.transform.a) if g is not None else resolution_m for g in grids]
         need += reader.row_band_bytes(width_m, len({solar_day(item) for item in group}), resolutions)

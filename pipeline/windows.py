@@ -230,7 +230,7 @@ def window_tasks(job: AreaJob, chunk_px: int) -> list:
 
     run = uuid.uuid4().hex
     shared = dask.delayed(job, name=f"area-job-{run}", traverse=False)
-    task = dask.delayed(window_task, pure=True)
+    task = dask.delayed(window_task)
     height, width = job.geobox.shape
     chunks = [(r0, c0, rows, cols) for r0, rows in chunk_origins(height, chunk_px) for c0, cols in chunk_origins(width, chunk_px)]
     # keys in raster order: dask runs independent tasks in key order, so windows that share source

@@ -128,8 +128,7 @@ def probe_items(items: Sequence[pystac.Item], geobox: GeoBox,
     bad = []
     for item in items:
         profile = resolve_profile(item)
-        keys = profile.asset_keys() if profile.has_mask(item) else dict(profile.assets)
-        for band, key in keys.items():
+        for band, key in profile.item_keys(item).items():
             href = item.assets[key].get_absolute_href() or item.assets[key].href
             try:
                 with rasterio.open(patch_url(href) if patch_url else href) as src:
@@ -275,7 +274,7 @@ def load_observations(
     masked = {profile.has_mask(item) for item in items}
     if len(masked) != 1:
         raise InputError("one load takes items all with or all without a mask band: split with partition_items")
-    keys = profile.asset_keys() if masked.pop() else dict(profile.assets)
+    keys = profile.item_keys(items[0])
 
     groups = _by_solar_day(items)
     days = sorted(groups)
@@ -284,13 +283,13 @@ def load_observations(
     if profile.mask_asset:
         resampling[profile.mask_asset] = "nearest"
     resampling = {k: v for k, v in resampling.items() if k in keys.values()}
-    if chunk_px is None:
+    eager = chunk_px is None
+    if eager:
         raw = _read_eager(items, geobox, resampling, groups, patch_url)
     else:
         raw = _odc_load(items, geobox, resampling, patch_url, {"time": 1, "y": chunk_px, "x": chunk_px})
     if raw.sizes["time"] != len(days):
         raise InputError(f"expected {len(days)} observations after grouping, odc-stac gave {raw.sizes['time']}")
-    eager = chunk_px is None
 
     out = {}
     for band, key in profile.assets.items():

@@ -56,6 +56,10 @@ class SourceProfile:
             keys[self.mask_band] = self.mask_asset
         return keys
 
+    def item_keys(self, item: pystac.Item) -> dict[str, str]:
+        """Common name -> asset key of what ``item`` is read with: the mask too when it has one."""
+        return self.asset_keys() if self.has_mask(item) else dict(self.assets)
+
     def has_mask(self, item: pystac.Item) -> bool:
         """Whether the item carries this profile's mask asset (composites do not)."""
         return bool(self.mask_asset) and self.mask_asset in item.assets

@@ -28,6 +28,8 @@ from affine import Affine
 from odc.geo.geobox import GeoBox
 from rasterio.windows import Window
 
+from .upsample import lattice_factor
+
 MAX_OPEN = 256
 """Datasets kept open in a process: every asset of a window of 36 looks."""
 
@@ -74,7 +76,8 @@ def _identity(href: str) -> tuple:
 
 
 def _dataset(href: str) -> tuple:
-    """(dataset, lock) of ``href``, opened once per process; hold the lock while using it."""
+    """(dataset, lock, its pixel grid) of ``href``, opened once per process; hold the lock while
+    using the dataset."""
     key = _identity(href)
     with _open_lock:
         entry = _open.get(key)
@@ -82,8 +85,9 @@ def _dataset(href: str) -> tuple:
             _open.move_to_end(key)
             return entry
     dataset = rasterio.open(href)
+    grid = GeoBox(dataset.shape, dataset.transform, dataset.crs) if dataset.crs is not None else None
     with _open_lock:
-        entry = _open.setdefault(key, (dataset, threading.Lock()))
+        entry = _open.setdefault(key, (dataset, threading.Lock(), grid))
         if entry[0] is not dataset:         # another thread opened it meanwhile
             dataset.close()
         _evict()
@@ -93,7 +97,7 @@ def _dataset(href: str) -> tuple:
 def _evict() -> None:
     """Close the least recently used datasets beyond :data:`MAX_OPEN` that no thread is reading."""
     for key in list(_open)[:max(0, len(_open) - MAX_OPEN)]:
-        dataset, lock = _open[key]
+        dataset, lock, _ = _open[key]
         if lock.acquire(blocking=False):
             try:
                 del _open[key]
@@ -168,7 +172,7 @@ def close_all() -> None:
     """Close every dataset this module keeps open (waits for reads in progress)."""
     with _open_lock:
         while _open:
-            _, (dataset, lock) = _open.popitem()
+            _, (dataset, lock, _) = _open.popitem()
             with lock:
                 dataset.close()
 
@@ -178,24 +182,20 @@ def read_box(href: str, box: GeoBox, nodata, dtype) -> np.ndarray:
     and orientation, origin a whole number of pixels away), as ``dtype``; ``nodata`` where the
     box reaches beyond the file."""
     for _ in range(3):
-        src, lock = _dataset(href)
+        src, lock, grid = _dataset(href)
         with lock:
             if not src.closed:      # not closed by an eviction between the lookup and the lock
-                return _read_locked(src, href, box, nodata, dtype)
+                return _read_locked(src, grid, href, box, nodata, dtype)
     raise RuntimeError(f"{href}: closed three times while waiting to be read (more than {MAX_OPEN} files in use?)")
 
 
-def _read_locked(src, href: str, box: GeoBox, nodata, dtype) -> np.ndarray:
-    shift = None if src.crs is None or box.crs is None else utm_northing_shift(src.crs.to_epsg(), box.crs.epsg)
-    if shift is None or (shift == 0 and src.crs != box.crs):
-        raise OffLattice(f"{href}: its CRS ({src.crs}) is not the grid's ({box.crs})")
-    s, b = Affine.translation(0, shift) * src.transform, box.transform
-    if (s.a, s.b, s.d, s.e) != (b.a, b.b, b.d, b.e):
-        raise OffLattice(f"{href}: its pixels ({tuple(s)[:6]}) are not the grid's ({tuple(b)[:6]})")
-    col_f, row_f = (b.c - s.c) / s.a, (b.f - s.f) / s.e
-    col0, row0 = round(col_f), round(row_f)
-    if not (math.isclose(col_f, col0, abs_tol=1e-6) and math.isclose(row_f, row0, abs_tol=1e-6)):
-        raise OffLattice(f"{href}: the grid is not on the file's pixel lattice")
+def _read_locked(src, grid: GeoBox | None, href: str, box: GeoBox, nodata, dtype) -> np.ndarray:
+    grid = in_crs(grid, box.crs)
+    if grid is None or lattice_factor(grid, box) != 1:
+        raise OffLattice(f"{href}: its pixels ({src.crs}, {tuple(src.transform)[:6]}) are not on the grid's "
+                         f"lattice ({box.crs}, {tuple(box.transform)[:6]})")
+    s, b = grid.transform, box.transform
+    col0, row0 = round((b.c - s.c) / s.a), round((b.f - s.f) / s.e)
     rows, cols = box.shape
     r0, r1 = max(row0, 0), min(row0 + rows, src.height)
     c0, c1 = max(col0, 0), min(col0 + cols, src.width)
