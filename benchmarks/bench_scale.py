@@ -524,7 +524,11 @@ def write_results(path: Path, rows: list[dict], growth: list[dict], many: dict |
                         "load_average_1min": round(os.getloadavg()[0], 1),
                         "python": platform.python_version(), "platform": platform.platform()},
             "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-            "command": " ".join(sys.argv), "rows": rows, "memory_growth": growth, "many_areas": many}
+            "command": " ".join(sys.argv), "rows": rows,
+            # settings that change the memory / speed trade of every run above
+            "environment": {k: v for k, v in sorted(os.environ.items())
+                            if k == "GDAL_CACHEMAX" or k.startswith("MALLOC_")},
+            "memory_growth": growth, "many_areas": many}
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(info, indent=1) + "\n")
 
