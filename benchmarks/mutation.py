@@ -256,8 +256,11 @@ MUTANTS: list[Mutant] = [
 
     # --- scars -------------------------------------------------------------------------------
     M("scars-confirm-one-pixel", "pipeline.scars",
-      "CONFIRM_MIN_PX = 9", "CONFIRM_MIN_PX = 1",
+      "labels, np.arange(1, n + 1), core_edge**2)", "labels, np.arange(1, n + 1), 1)",
       "one confirmed pixel confirms a whole scar", ["scars"]),
+    M("scars-core-in-pixels", "pipeline.scars",
+      "return max(2, int(round(CORE_M / pixel_m)))", "return 3",
+      "the core is 3 × 3 pixels at any resolution: at 30 m a 0.5 ha scar can never be found", ["scars"]),
     M("scars-low-area-factor-1", "pipeline.scars",
       "LOW_AREA_FACTOR = 2.0", "LOW_AREA_FACTOR = 1.0",
       "low-confidence scars need only the mapping unit", ["scars"]),
@@ -268,7 +271,7 @@ MUTANTS: list[Mutant] = [
       "CONNECTIVITY = np.ones((3, 3), dtype=bool)", "CONNECTIVITY = ndimage.generate_binary_structure(2, 1)",
       "diagonal neighbours split into separate scars", ["scars"]),
     M("scars-keep-thin-lines", "pipeline.scars",
-      "keep = _solid(mask, labels, n)", "keep = np.arange(n + 1) > 0",
+      "keep = _solid(mask, labels, n, core_edge)", "keep = np.arange(n + 1) > 0",
       "one-pixel lines and specks without a 3x3 core become scars", ["scars"]),
     M("scars-no-isolation-rule", "pipeline.scars",
       "keep &= ~_isolated_and_unsure(", "keep &= True | _isolated_and_unsure(",

@@ -36,9 +36,12 @@ from .features import CONTEXT_M, FEATURES, scar_features
 
 # 8-connectivity: diagonal neighbours belong to the same scar.
 CONNECTIVITY = np.ones((3, 3), dtype=bool)
-# Pixels (a 3 × 3 block at the analysis resolution) that must hold a confidence level for the
-# whole scar to hold it.
+# Pixels that must hold a confidence level for the whole scar to hold it: the core's, a 3 × 3
+# block at 10 m (object_confidence's default; find_scars passes core_px(pixel_m) ** 2).
 CONFIRM_MIN_PX = 9
+# The core a scar must hold, on the ground: a 3 × 3 block at 10 m, 2 × 2 at 20 and 30 m
+# (:func:`core_px`), so that at 30 m a 0.5 ha scar can be found (a 3 × 3 block is 0.81 ha there).
+CORE_M = 30.0
 # A scar seen by one clear look only (``low``) must be this many times the mapping unit.
 LOW_AREA_FACTOR = 2.0
 # A small scar (under SMALL_AREA_FACTOR × the mapping unit) with no other change within
@@ -67,9 +70,15 @@ class ScarObjects:
     """int32 (y, x) label image; 0 = no scar."""
 
 
-def _solid(mask: np.ndarray, labels: np.ndarray, n: int) -> np.ndarray:
-    """Labels of components that hold at least one 3×3 block: thin lines and specks go."""
-    core = ndimage.binary_erosion(mask, structure=CONNECTIVITY)
+def core_px(pixel_m: float) -> int:
+    """Edge, in pixels, of the square block a scar must hold (its core): CORE_M on the ground,
+    and never under 2 pixels (a line one pixel wide is an edge artefact at any resolution)."""
+    return max(2, int(round(CORE_M / pixel_m)))
+
+
+def _solid(mask: np.ndarray, labels: np.ndarray, n: int, core_edge: int) -> np.ndarray:
+    """Labels of components that hold at least one ``core_edge``² block: thin lines and specks go."""
+    core = ndimage.binary_erosion(mask, structure=np.ones((core_edge, core_edge), dtype=bool))
     keep = np.zeros(n + 1, dtype=bool)
     keep[np.unique(labels[core])] = True
     keep[0] = False
@@ -109,10 +118,11 @@ def find_scars(
         dist_water_m = water_distance_m(change, abs(transform.a))
     mask = (change["confidence"] >= CONFIDENCE_LOW) & (zone_index > 0) & ~channel_belt(change, dist_water_m)
     labels, n = ndimage.label(mask, structure=CONNECTIVITY)
-    keep = _solid(mask, labels, n)
+    core_edge = core_px(abs(transform.a))
+    keep = _solid(mask, labels, n, core_edge)
     counts = np.bincount(labels.ravel(), minlength=n + 1)
     keep &= counts * pixel_ha >= min_area_ha
-    confidence = object_confidence(change["confidence"], labels, np.arange(1, n + 1))
+    confidence = object_confidence(change["confidence"], labels, np.arange(1, n + 1), core_edge**2)
     keep[1:] &= confidence >= min_confidence
     # Evidence from a single look must cover more ground than confirmed evidence.
     keep[1:] &= (confidence > CONFIDENCE_LOW) | (counts[1:] * pixel_ha >= LOW_AREA_FACTOR * min_area_ha)
@@ -161,8 +171,10 @@ def channel_belt(change: dict[str, np.ndarray], dist_water_m: np.ndarray) -> np.
     return surface_only & (dist_water_m <= NEAR_WATER_M)
 
 
-def object_confidence(confidence: np.ndarray, labels: np.ndarray, index: np.ndarray) -> np.ndarray:
-    """Confidence of each scar: the highest level that at least CONFIRM_MIN_PX of its pixels hold.
+def object_confidence(confidence: np.ndarray, labels: np.ndarray, index: np.ndarray,
+                      min_px: int = CONFIRM_MIN_PX) -> np.ndarray:
+    """Confidence of each scar: the highest level that at least ``min_px`` of its pixels hold
+    (the core's pixels: :func:`core_px` squared; 9 at 10 m, 4 at 20 and 30 m).
 
     Confirmation is spatial as well as temporal: under broken cloud the repeat look that
     confirms a new scar may see only part of it, so a scar whose core is confirmed is
@@ -170,7 +182,7 @@ def object_confidence(confidence: np.ndarray, labels: np.ndarray, index: np.ndar
     """
     out = np.full(index.shape, CONFIDENCE_NONE, dtype=int)
     for level in (CONFIDENCE_LOW, CONFIDENCE_NOMINAL, CONFIDENCE_HIGH):
-        held = _label_sums(confidence >= level, labels, index) >= CONFIRM_MIN_PX
+        held = _label_sums(confidence >= level, labels, index) >= min_px
         out[held] = level
     return out
 
@@ -367,11 +379,12 @@ def describe_scars(
     look_hits = _looks_hit(change["look_bits"], labels, index)
     polygons = _polygons(labels, transform)
 
+    confirm_px = core_px(pixel_m) ** 2
     table = pd.DataFrame({
         "label": index,
         "geometry": [polygons[i] for i in index],
         "zone_index": _majority(zone_index, labels, index),
-        "confidence": [CONFIDENCE_NAMES[int(c)] for c in object_confidence(change["confidence"], labels, index)],
+        "confidence": [CONFIDENCE_NAMES[int(c)] for c in object_confidence(change["confidence"], labels, index, confirm_px)],
         "first_look": _label_extremes(valid_first, labels, index, largest=False),
         "last_look": _label_extremes(last, labels, index, largest=True),
         "prior_look": _median_look(change["prior_look"], labels, index) if "prior_look" in change

@@ -106,6 +106,37 @@ def test_lines_without_a_three_by_three_core_are_not_scars():
     assert len(scars(line)) == 1
 
 
+def test_at_30_m_the_core_is_60_m_so_a_compact_half_hectare_scar_is_found():
+    """The core is CORE_M on the ground and at least 2 px: a 3 × 3 block at 10 m, 2 × 2 at 30 m
+    (a 3 × 3 block of Landsat pixels is 0.81 ha, above the 0.5 ha mapping unit). A line one
+    pixel wide is never a scar; confirmation needs the core's 4 pixels."""
+    landsat = Affine(30.0, 0, 500000.0, 0, -30.0, 8600000.0)
+
+    def scars_30m(confidence, min_confidence=CONFIDENCE_LOW):
+        return find_scars(layers(confidence), np.ones(confidence.shape, np.int32), landsat, min_confidence,
+                          MMU_HA).table
+
+    compact = np.zeros((40, 40))
+    compact[10:12, 10:13] = CONFIDENCE_NOMINAL  # 2 × 3 px
+    compact[12, 10] = CONFIDENCE_NOMINAL  # 7 px = 0.63 ha, no 3 × 3 block
+    compact[20:26, 20:26] = CONFIDENCE_NOMINAL  # a confirmed neighbour 240 m away: not isolated
+    table = scars_30m(compact)
+    assert sorted(table["area_ha"].round(2)) == [0.63, 3.24]
+    assert set(table["confidence"]) == {"nominal"}
+    line = np.zeros((40, 40))
+    line[5, 2:38] = CONFIDENCE_NOMINAL  # 36 px = 3.2 ha, one pixel wide
+    line[6, 2:20:2] = CONFIDENCE_NOMINAL  # ragged edge: touches at corners, still no 2 × 2 block
+    assert scars_30m(line).empty
+    seen_once = np.zeros((40, 40))
+    seen_once[10:20, 10:20] = CONFIDENCE_LOW
+    three = seen_once.copy()
+    three[12, 12:15] = CONFIDENCE_NOMINAL  # 3 confirmed px: not the 2 × 2 core
+    assert scars_30m(three)["confidence"].tolist() == ["low"]
+    four = seen_once.copy()
+    four[12:14, 12:14] = CONFIDENCE_NOMINAL
+    assert scars_30m(four)["confidence"].tolist() == ["nominal"]
+
+
 def test_zone_is_where_most_of_the_scar_lies():
     confidence = block(slice(10, 20), slice(10, 30))
     zones = np.ones(SHAPE, np.int32)
