@@ -7,7 +7,7 @@ and scores the alerts against the planted truth:
 
 * object recall: a truth scar ≥ ``min_area_ha`` is found when alerts cover ≥ 30 % of it;
 * object precision: a ``mining`` / ``clearing`` alert is right when ≥ 30 % of it lies on planted
-  change;
+  change; ``precision_all_classes`` counts every alert issued, ``other`` ones included;
 * class accuracy on found scars (class = the class of the alerts covering most of the scar) and
   the confusion matrix truth × predicted (``missed`` when not found);
 * false alerts (< 30 % on planted change) by what lies under them: sandbar, seasonal water,
@@ -99,7 +99,7 @@ def score(alerts: gpd.GeoDataFrame, truth: dict[str, np.ndarray], meta: dict, mi
     found = [p for p in per_scar if p["predicted"] != "missed"]
     # alerts: share on planted change; false ones by what lies beneath
     n_alerts = len(alerts)
-    tp = fp = 0
+    tp = fp = on_all = 0
     false_by = Counter()
     false_by_class = Counter()
     per_alert = []
@@ -116,6 +116,7 @@ def score(alerts: gpd.GeoDataFrame, truth: dict[str, np.ndarray], meta: dict, mi
         cls = classes[i]
         if on_change >= COVER_MIN:
             tp += cls in ("mining", "clearing")
+            on_all += 1
         else:
             fp += cls in ("mining", "clearing")
             false_by[ground_under(truth, pix)] += 1
@@ -131,6 +132,9 @@ def score(alerts: gpd.GeoDataFrame, truth: dict[str, np.ndarray], meta: dict, mi
         "n_mining_clearing_alerts": tp + fp,
         "n_mining_clearing_on_change": tp,
         "precision": round(tp / (tp + fp), 3) if tp + fp else None,
+        # every alert issued counts here, `other` ones included: what a user receiving the file sees
+        "n_alerts_on_change": on_all,
+        "precision_all_classes": round(on_all / n_alerts, 3) if n_alerts else None,
         "class_accuracy": round(sum(p["predicted"] == p["class"] for p in found) / len(found), 3) if found else None,
         "mining_recall_as_mining": _share(per_scar, "mining"),
         "clearing_recall_as_clearing": _share(per_scar, "clearing"),
@@ -225,8 +229,11 @@ def pooled(sel: list[dict], part: str) -> dict:
     for r in sel:
         false.update(r[part]["false_alerts_by_ground"])
         false_class.update(r[part]["false_alerts_by_class"])
+    n_alerts = sum(r[part]["n_alerts"] for r in sel)
+    on_all = sum(r[part].get("n_alerts_on_change", 0) for r in sel)
     return {"scars": n_scars, "recall": round(n_found / n_scars, 3) if n_scars else None,
             "precision": round(tp / mc, 3) if mc else None,
+            "precision_all_classes": round(on_all / n_alerts, 3) if n_alerts else None,
             "class_accuracy": round(correct / n_found, 3) if n_found else None,
             "confusion": {c: dict(v) for c, v in conf.items()}, "false_alerts_by_ground": dict(false),
             "false_alerts_by_class": dict(false_class)}

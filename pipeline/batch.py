@@ -32,6 +32,7 @@ from pathlib import Path
 
 import dask
 import geopandas as gpd
+import numpy as np
 import odc.stac
 import pandas as pd
 import sklearn
@@ -40,7 +41,7 @@ from . import __version__
 from .alerts import build_alerts, sort_alerts, summarize
 from .aoi import load_zones
 from .budget import area_budget
-from .classify import Classifier, advancing_banks, load_classifier
+from .classify import Classifier, advancing_banks, load_classifier, river_dynamics
 from .config import RunConfig, apply_overrides, lifecycle_params
 from .detect import check_grid, detect_areas
 from .errors import ConfigError
@@ -99,8 +100,10 @@ def classify_area(
 ) -> gpd.GeoDataFrame:
     """Classify one area's scars and turn them into alerts.
 
-    With ``natural_loss="suppress"`` eroding river banks (:func:`pipeline.classify.advancing_banks`)
-    are not issued: they are real loss, but not a matter for enforcement. ``generalize``:
+    With ``natural_loss="suppress"`` natural change at the river's edge is not issued: eroding
+    banks (:func:`pipeline.classify.advancing_banks`), and scars of class ``other`` lying mostly
+    by the water (:func:`pipeline.classify.river_dynamics`): real change, but the river's, not a
+    matter for enforcement. ``generalize``:
     ``(min_area_m2, pixel_m)`` to clean the polygons for GIS (:func:`pipeline.alerts.build_alerts`).
     ``thresholds``: per-class decision thresholds (``classify.thresholds``), for classifiers
     that take them (the scikit-learn one does).
@@ -109,6 +112,13 @@ def classify_area(
     if natural_loss == "suppress" and not scars.empty:
         scars = scars[~advancing_banks(scars)].reset_index(drop=True)
     classes, probabilities = model.predict(scars, thresholds) if thresholds else model.predict(scars)
+    if natural_loss == "suppress" and not scars.empty:
+        river = river_dynamics(scars, classes)
+        if river.any():
+            log.info("%s: %d scar(s) of class other lying mostly by the water not issued (river dynamics; "
+                     "detection.natural_loss: other issues them)", detection.area_id, int(river.sum()))
+            scars = scars[~river].reset_index(drop=True)
+            classes, probabilities = np.asarray(classes)[~river], np.asarray(probabilities)[~river]
     return build_alerts(
         scars, detection.zones, detection.epsg, detection.look_dates, detection.items_by_look,
         detection.sensors_by_look, classes, probabilities, provenance, generalize,

@@ -129,8 +129,9 @@ class DetectionConfig(_Strict):
     )
     natural_loss: Literal["suppress", "other"] = Field(
         "suppress",
-        description="Eroding river banks (natural loss, told by how the loss advanced from the "
-        "water): not issued (`suppress`), or issued with class `other`.",
+        description="Natural change at the river's edge: eroding banks (told by how the loss "
+        "advanced from the water) and scars of class `other` lying mostly within 60 m of water "
+        "(bars buried by sand, slumping banks): not issued (`suppress`), or issued with class `other`.",
     )
 
 

@@ -79,3 +79,25 @@ def test_eroding_banks_are_suppressed_or_kept_as_configured():
     kept = classify_area(detection_with_a_bank(), AllMining(), provenance, "other")
     assert len(suppressed) == 1 and suppressed["class"].tolist() == ["mining"]
     assert len(kept) == 2 and kept["model_version"].tolist() == ["all-mining@0"] * 2
+
+
+class AllOther(AllMining):
+    def predict(self, scars):
+        return np.array(["other"] * len(scars), dtype=object), np.full(len(scars), 0.8)
+
+
+def test_other_change_by_the_river_is_not_issued_unless_asked_for():
+    """A scar the classifier calls neither mining nor clearing that lies mostly within 60 m of
+    water is the river's doing (a bar buried by sand, a slumping bank): not issued by default;
+    the same class far from water (a blowdown, a landslide) is; a pit by the river is issued."""
+    provenance = {"run_name": "t", "run_id": "t-1", "model_version": "m@0", "pipeline_version": "0"}
+    detection = detection_with_a_bank()
+    # no bank pattern this time (all lost at once): only the river-dynamics rule can apply
+    detection.scars["onset_water_corr"] = 0.0
+    detection.scars["near_water_fraction"] = [0.2, 0.6]
+    suppressed = classify_area(detection, AllOther(), provenance, "suppress")
+    assert len(suppressed) == 1 and suppressed["class"].tolist() == ["other"]
+    assert suppressed["centroid_lon"].iloc[0] < classify_area(detection, AllOther(), provenance, "other")[
+        "centroid_lon"].max(), "the scar kept is the one far from water"
+    assert len(classify_area(detection, AllOther(), provenance, "other")) == 2
+    assert len(classify_area(detection, AllMining(), provenance, "suppress")) == 2

@@ -2,7 +2,7 @@
 (:func:`~.base.register_classifier`, :func:`~.base.load_classifier`), the scikit-learn
 implementation (:mod:`.sklearn_model`) and the natural-bank rule (:mod:`.banks`)."""
 
-from .banks import advancing_banks
+from .banks import advancing_banks, river_dynamics
 from .base import Classifier, load_classifier, register_classifier, unregister_classifier
 from .sklearn_model import (
     CALIBRATION_FOLDS,
@@ -16,5 +16,5 @@ from .sklearn_model import (
 )
 
 __all__ = ["CALIBRATION_FOLDS", "TRUSTED_TYPES", "Classifier", "ScarModel", "advancing_banks", "calibrated_estimator",
-           "card_path", "load_classifier", "load_model", "new_estimator", "register_classifier", "save_model",
-           "unregister_classifier"]
+           "card_path", "load_classifier", "load_model", "new_estimator", "register_classifier", "river_dynamics",
+           "save_model", "unregister_classifier"]

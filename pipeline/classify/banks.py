@@ -1,4 +1,4 @@
-"""Natural bank loss: a scar rule every classifier applies (pure)."""
+"""Natural change at the river's edge: scar rules every classifier applies (pure)."""
 
 from __future__ import annotations
 
@@ -23,3 +23,20 @@ def advancing_banks(scars: pd.DataFrame) -> np.ndarray:
     return ((scars["near_water_fraction"].to_numpy(dtype=float) >= BANK_NEAR_WATER_MIN)
             & (scars["onset_water_corr"].to_numpy(dtype=float) >= BANK_ONSET_CORR_MIN)
             & (scars["onset_spread_looks"].to_numpy(dtype=float) >= BANK_ONSET_SPREAD_MIN))
+
+
+# River dynamics: change the classifier calls neither mining nor clearing (``other``) that lies
+# mostly within scars.NEAR_WATER_M of water is the river's own doing: bars built over their
+# pioneer growth, banks slumping, channels moving. A pit or a clearing beside the river keeps
+# its class and is issued; ``other`` far from water (a blowdown, a landslide, a burn) is issued.
+RIVER_NEAR_WATER_MIN = 0.5     # share of the scar within scars.NEAR_WATER_M of water
+
+
+def river_dynamics(scars: pd.DataFrame, classes) -> np.ndarray:
+    """bool per scar: class ``other`` and at least RIVER_NEAR_WATER_MIN of its pixels within
+    scars.NEAR_WATER_M of water (needs ``near_water_fraction``; all False without it)."""
+    classes = np.asarray(classes, dtype=object)
+    if scars.empty or "near_water_fraction" not in scars.columns:
+        return np.zeros(len(scars), dtype=bool)
+    near = scars["near_water_fraction"].to_numpy(dtype=float)
+    return (classes == "other") & (np.nan_to_num(near) >= RIVER_NEAR_WATER_MIN)
