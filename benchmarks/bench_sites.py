@@ -777,7 +777,7 @@ def scar_diagnostics(config_path: Path, site_ids: list[str], folder: Path) -> di
     _, detections = detect(config)
     keep = ("area_ha", "detection_path", "water_fraction", "bare_fraction", "baseline_ndvi", "ndvi_median",
             "mndwi_median", "vis_brightness", "swir_brightness", "red_swir1", "nir_swir1", "swir2_swir1", "blue_red",
-            "water_share", "bare_share", "sediment_share", "veg_share", "sediment_brightness", "brightness_roughness",
+            "water_share", "bare_share", "sediment_share", "veg_share", "brightness_roughness",
             "ring_open_fraction", "ring_sediment_fraction", "compactness", "rectangularity", "solidity")
     out: dict[str, list[dict]] = {}
     for det in detections:

@@ -91,8 +91,8 @@ def pool_summary(rows: pd.DataFrame, model) -> None:
     print(f"  red/SWIR1 10/50/90 %: clearings {q(clear.red_swir1)}, mines called mining {q(right.red_swir1)}")
     # counterfactuals: give the dark mines the median value of the mines called right
     dark = mine[mine.dark]
-    for feats in (["sediment_share"], ["sediment_brightness"], ["vis_brightness"],
-                  ["sediment_share", "sediment_brightness"], ["red_swir1"], ["burnt_share"]):
+    for feats in (["sediment_share"], ["vis_brightness"], ["sediment_share", "vis_brightness"], ["red_swir1"],
+                  ["burnt_share"]):
         x = dark[list(FEATURES)].copy()
         for f in feats:
             x[f] = right[f].median()

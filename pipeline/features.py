@@ -14,8 +14,12 @@ Layers used (names as in :data:`pipeline.change.FIELDS`):
 - ``baseline_ndvi``, ``baseline_mndwi``: the baseline cover, read inside and around the scar.
 - ``water``: 1 where the baseline is permanent water (rivers, lakes); ``water_seen`` (optional):
   1 where any baseline look saw open water.
-- ``base_blue, base_green, base_red`` (optional): baseline reflectance, for older bright bare
-  ground (sediment of earlier pits) around the scar; without them that share reads 0.
+- ``base_red, base_swir16`` (optional): baseline reflectance, for older sediment (of earlier
+  pits) around the scar; without them that share reads 0.
+
+Sediment is told by the shape of its spectrum (:func:`sediment_pixels`), never by a brightness
+threshold: a fixed reflectance does not carry over between sensors, composites and wet or dry
+looks.
 """
 from __future__ import annotations
 
@@ -28,7 +32,7 @@ RING_M = 90.0              # width of the neighbourhood ring (context fractions)
 WATER_MNDWI_MIN = 0.0      # open water / pond: MNDWI above this and NDVI below WATER_NDVI_MAX
 WATER_NDVI_MAX = 0.2
 BARE_NDVI_MAX = 0.25       # bare (sediment, soil, ash) if not water
-SEDIMENT_VIS_MIN = 0.12    # bright sediment: bare with mean visible reflectance above this
+SEDIMENT_RED_SWIR1_MIN = 0.6   # sediment: bare, not char, with red at least 0.6 of SWIR1 (see sediment_pixels)
 BURNT_NBR_MAX = 0.1        # char: NBR and visible brightness both low
 BURNT_VIS_MAX = 0.06
 VEG_NDVI_MIN = 0.5
@@ -41,7 +45,7 @@ FEATURES = (
     "red_swir1", "nir_swir1", "swir2_swir1", "blue_red",
     # composition (shares of the scar's pixels)
     "water_share", "bare_share", "sediment_share", "burnt_share", "veg_share",
-    "pond_red_green", "sediment_brightness",
+    "pond_red_green",
     # texture
     "ndvi_iqr", "brightness_cv", "brightness_roughness",
     # shape
@@ -58,6 +62,19 @@ def _ratio(a, b):
 def _median(values: np.ndarray, default: float = 0.0) -> float:
     values = values[np.isfinite(values)]
     return float(np.median(values)) if values.size else default
+
+
+def sediment_pixels(red: np.ndarray, swir16: np.ndarray, ndvi: np.ndarray, where: np.ndarray | bool = True) -> np.ndarray:
+    """Sediment by the shape of its spectrum, not by its brightness: bare (NDVI under
+    BARE_NDVI_MAX), and red at least SEDIMENT_RED_SWIR1_MIN of SWIR1. Washed sand and gravel,
+    wet sediment and tailings are flat from red to SWIR1 (water in damp ground pulls SWIR1 down
+    further than red; the La Pampa mining sediment of ``data/endmembers`` reads 0.67–0.92 from
+    10th to 90th percentile), while bare agricultural soil, dry grass and char rise steeply into
+    SWIR1 (the library's bare soil 0.41–0.61, pasture 0.25–0.42). A ratio keeps its meaning under a sensor's
+    gain, a composite's averaging and the darkening of wet ground, where a brightness cut does
+    not (wet sediment and overburden-mixed ground fall under any fixed visible reflectance).
+    ``where``: a further condition on the pixels (the callers: not water, not char)."""
+    return (ndvi < BARE_NDVI_MAX) & (_ratio(red, swir16) >= SEDIMENT_RED_SWIR1_MIN) & where
 
 
 def _iqr(values: np.ndarray) -> float:
@@ -131,7 +148,7 @@ def spectral_features(post: np.ndarray) -> dict[str, float]:
     water = (mndwi > WATER_MNDWI_MIN) & (ndvi < WATER_NDVI_MAX)
     bare = (ndvi < BARE_NDVI_MAX) & ~water
     burnt = (nbr < BURNT_NBR_MAX) & (vis < BURNT_VIS_MAX) & ~water
-    sediment = bare & (vis > SEDIMENT_VIS_MIN)
+    sediment = sediment_pixels(r, s1, ndvi, ~water & ~burnt)
     land = ~water
     out = {
         "vis_brightness": _median(vis[land], _median(vis)),
@@ -148,7 +165,6 @@ def spectral_features(post: np.ndarray) -> dict[str, float]:
         "veg_share": float((ndvi > VEG_NDVI_MIN).mean()),
         # turbidity of ponds: suspended sediment raises red over green; 0 where no water
         "pond_red_green": _median(_ratio(r, g)[water], 0.0),
-        "sediment_brightness": _median(vis[bare], 0.0),
         "ndvi_iqr": _iqr(ndvi),
         "brightness_cv": float(np.std(vis) / max(np.mean(vis), EPS)),
     }
@@ -191,11 +207,10 @@ def context_features(layers: dict[str, np.ndarray], mask: np.ndarray, resolution
     else:
         ring_water, ring_open = 0.0, 0.0
     ring_sediment = 0.0
-    if seen.any() and all(k in layers for k in ("base_blue", "base_green", "base_red")):
-        vis = (np.asarray(layers["base_blue"], float) + np.asarray(layers["base_green"], float)
-               + np.asarray(layers["base_red"], float)) / 3
-        bright_bare = (base_ndvi < BARE_NDVI_MAX) & (vis > SEDIMENT_VIS_MIN) & ~water & ~(base_mndwi > 0)
-        ring_sediment = float(bright_bare[seen].mean())
+    if seen.any() and all(k in layers for k in ("base_red", "base_swir16")):
+        old_sediment = sediment_pixels(np.asarray(layers["base_red"], float), np.asarray(layers["base_swir16"], float),
+                                       base_ndvi, ~water & ~(base_mndwi > 0))
+        ring_sediment = float(old_sediment[seen].mean())
     return {"baseline_ndvi": _median(base_ndvi[mask], FOREST_NDVI_MIN), "dist_water_m": dist_water,
             "ring_water_fraction": ring_water, "ring_open_fraction": ring_open,
             "ring_sediment_fraction": ring_sediment}

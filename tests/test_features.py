@@ -58,6 +58,45 @@ def test_sediment_and_turbid_pond_are_measured():
     assert f["bsi_median"] > 0 and f["burnt_share"] == 0 and f["veg_share"] == 0
 
 
+# Bare Porto Velho pasture soil (median of data/endmembers bare_soil there): SWIR1 well above red.
+BARE_SOIL = np.array([0.075, 0.110, 0.135, 0.207, 0.279, 0.229])
+# Wet mining sediment: darker in every band, SWIR most (water absorbs there), so its mean
+# visible reflectance (0.11) is that of the bare soil above, but its spectrum stays flat.
+WET_SEDIMENT = SEDIMENT * np.array([0.45, 0.45, 0.45, 0.42, 0.38, 0.32])
+
+
+def test_sediment_is_told_by_the_shape_of_its_spectrum_not_its_brightness():
+    """Dark (wet) sediment is sediment, bright bare soil is not; a sensor's gain changes neither."""
+    yy, xx = np.mgrid[:40, :40]
+    scar = (np.abs(yy - 20) < 10) & (np.abs(xx - 20) < 10)
+    assert WET_SEDIMENT[:3].mean() < BARE_SOIL[:3].mean() * 1.05
+
+    def share(spectrum):
+        return scar_features(_layers(_paint(scar.shape, (spectrum, scar)), scar), scar, 10.0)["sediment_share"]
+
+    assert share(SEDIMENT) == 1.0 and share(WET_SEDIMENT) == 1.0
+    assert share(SEDIMENT * 0.5) == 1.0 and share(SEDIMENT * 0.5 + 0.01) == 1.0   # gain, a little haze
+    assert share(BARE_SOIL) == 0.0 and share(BARE_SOIL * 1.6) == 0.0            # bright bare soil
+    assert share(FOREST) == 0.0
+
+
+def test_ring_sediment_reads_older_sediment_in_the_baseline_by_its_shape():
+    """Earlier pits around the scar count in ring_sediment_fraction, dark or bright; bare soil does not."""
+    scar = np.zeros((60, 60), bool)
+    scar[25:35, 25:35] = True
+    ring_west = np.zeros_like(scar)
+    ring_west[20:40, 18:25] = True                              # inside the 90 m ring, west of the scar
+    fractions = {}
+    for name, ground in (("wet", WET_SEDIMENT), ("dry", SEDIMENT), ("soil", BARE_SOIL)):
+        layers = _layers(_paint(scar.shape, (SEDIMENT, scar)), scar)
+        base = _paint(scar.shape, (ground, ring_west))
+        layers.update({f"base_{b}": base[i] for i, b in enumerate(("blue", "green", "red", "nir", "swir16", "swir22"))})
+        layers["baseline_ndvi"] = (base[3] - base[2]) / (base[3] + base[2])
+        fractions[name] = scar_features(layers, scar, 10.0)["ring_sediment_fraction"]
+    assert fractions["wet"] == fractions["dry"] > 0.2
+    assert fractions["soil"] == 0.0
+
+
 def test_spectral_features_do_not_depend_on_the_pixel_size():
     """The same ground seen at 10 m and at 30 m (block means) gives the same spectra and area."""
     yy, xx = np.mgrid[:90, :90]
