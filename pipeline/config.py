@@ -131,7 +131,8 @@ class DetectionConfig(_Strict):
         "suppress",
         description="Natural change at the river's edge: eroding banks (told by how the loss "
         "advanced from the water) and scars of class `other` lying mostly within 60 m of water "
-        "(bars buried by sand, slumping banks): not issued (`suppress`), or issued with class `other`.",
+        "and holding no water of their own (bars buried by sand, slumping banks): not issued "
+        "(`suppress`), or issued with class `other`.",
     )
 
 
