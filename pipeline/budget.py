@@ -5,8 +5,8 @@ Memory is an estimate from the sizes of the arrays each stage holds, checked aga
 benchmark (``benchmarks/bench_scale.py``): a window task holds its window's looks (DN,
 reflectance, mask, indices and the change test's temporaries,
 :data:`pipeline.windows.BYTES_PER_PIXEL_LOOK` per pixel and look); a worker runs one task per
-thread; each process holds GDAL's block cache (the blocks a row of windows shares, bounded:
-:func:`pipeline.sources.reader.block_cache_bytes`);
+thread; each process holds GDAL's block cache (every block the area touches, up to its bound,
+which is at least the blocks a row of windows shares: :func:`pipeline.sources.reader.block_cache_bytes`);
 the calling process holds the scar candidates (a share of the grid, ``BYTES_PER_CANDIDATE`` each).
 None of it grows with the area except the candidates.
 """
@@ -82,8 +82,12 @@ def area_budget(plan: AreaPlan, config: RunConfig, n_areas: int = 1) -> AreaBudg
     chunk_bytes = window_bytes(row_chunks[0][1], col_chunks[0][1], looks, margin)
     # a worker process carries its own interpreter; threaded workers share the cec process's
     # GDAL's block cache (bounded) is per process: each worker process's, or the cec process's
-    need = read_cache_need(partition_items(items), cols * d.resolution_m, d.resolution_m) if items else 0
-    cache_mib = min(need, block_cache_bytes(need)) / 2**20     # it fills only with the blocks the windows share
+    groups = partition_items(items) if items else []
+    need = read_cache_need(groups, cols * d.resolution_m, d.resolution_m) if items else 0
+    touched = read_cache_need(groups, cols * d.resolution_m, d.resolution_m, rows * d.resolution_m) if items else 0
+    # GDAL's cache keeps every block decoded until it is full: it fills with all the blocks the
+    # area touches, up to its bound (which is at least what a row of windows shares)
+    cache_mib = min(touched, block_cache_bytes(need)) / 2**20
     processes = worker_processes(config.dask, n_areas)
     worker = (PROCESS_MIB + cache_mib if processes else 0) + config.dask.threads_per_worker * chunk_bytes / 2**20
     client = PROCESS_MIB + (0 if processes else cache_mib) + rows * cols * CANDIDATE_SHARE * BYTES_PER_CANDIDATE / 2**20

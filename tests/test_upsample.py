@@ -323,6 +323,11 @@ def test_the_block_cache_holds_a_row_of_windows_and_stays_bounded(monkeypatch):
     assert tile == 12 * (4 * 8 + 3 * 5) * 2 * 1024**2 * 2                       # 2.2 GiB
     assert reader.row_band_bytes(69_300, 24, s2) == 2 * tile
     assert reader.row_band_bytes(25_250, 9, s2) < reader.row_band_bytes(50_490, 9, s2)
+    # what the cache can fill with over a run: every block the area touches, more for a taller area,
+    # two block rows for an area one block tall
+    assert reader.area_block_bytes(25_250, 25_250, 9, s2) > reader.row_band_bytes(25_250, 9, s2)
+    assert reader.area_block_bytes(25_250, 50_490, 9, s2) > reader.area_block_bytes(25_250, 25_250, 9, s2)
+    assert reader.area_block_bytes(25_250, 5_000, 9, s2) == reader.row_band_bytes(25_250, 9, s2)
     monkeypatch.delenv("GDAL_CACHEMAX", raising=False)
     assert reader.block_cache_bytes(tile, machine) == tile
     assert reader.block_cache_bytes(0, machine) == int(0.05 * machine)            # GDAL's default

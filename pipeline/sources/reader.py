@@ -141,6 +141,15 @@ def row_band_bytes(width_m: float, looks: int, resolutions_m: list[float], block
     return int(max(looks, 1) * per_look)
 
 
+def area_block_bytes(width_m: float, height_m: float, looks: int, resolutions_m: list[float],
+                     block_px: int = BLOCK_PX, bytes_per_px: int = 2) -> int:
+    """Decoded blocks an area's windows touch over the whole run, for every look and asset (one
+    more block each way for the misaligned edges): the most the block cache can fill with."""
+    per_look = sum((math.ceil(width_m / (block_px * res)) + 1) * (math.ceil(height_m / (block_px * res)) + 1)
+                   * block_px**2 * bytes_per_px for res in resolutions_m)
+    return int(max(looks, 1) * per_look)
+
+
 def block_cache_bytes(need_bytes: int = 0, machine_bytes: int | None = None) -> int:
     """The block cache a run's reads get: what the windows share (``need_bytes``,
     :func:`row_band_bytes`), at least GDAL's default, at most :data:`CACHE_SHARE_MAX` of the
