@@ -254,6 +254,19 @@ def summarise(rows: list[dict]) -> dict:
     return table
 
 
+def load_truth(folder: Path) -> tuple[dict, dict[str, np.ndarray]]:
+    """(meta, truth rasters) written by :func:`prepare_seed` in a seed's folder."""
+    return json.loads((folder / "truth.json").read_text()), dict(np.load(folder / "truth.npz"))
+
+
+def prepare_seed(seed: int, folder: Path, size_px: int):
+    """Draw a seed's scene, write its truth and area into ``folder``; (scene, meta, truth)."""
+    scene = blind_scene.make_scene(seed, size_px)
+    blind_scene.write_truth(scene, folder)
+    blind_scene.area_geojson(scene, folder / "area.geojson")
+    return (scene, *load_truth(folder))
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2])
@@ -272,8 +285,7 @@ def main(argv=None) -> int:
         seconds = {(r["seed"], r["encoding"], r["regime"]): r.get("seconds") for r in old["runs"]}
         for seed in args.seeds:
             work = args.work / f"seed{seed}"
-            meta = json.loads((work / "truth.json").read_text())
-            truth = dict(np.load(work / "truth.npz"))
+            meta, truth = load_truth(work)
             for encoding in args.encodings:
                 for regime in args.regimes:
                     res = {"seconds": seconds.get((seed, encoding, regime)),
@@ -282,11 +294,7 @@ def main(argv=None) -> int:
         return _write(args, argv, rows)
     for seed in args.seeds:
         work = args.work / f"seed{seed}"
-        scene = blind_scene.make_scene(seed, args.size_px)
-        blind_scene.write_truth(scene, work)
-        blind_scene.area_geojson(scene, work / "area.geojson")
-        meta = json.loads((work / "truth.json").read_text())
-        truth = dict(np.load(work / "truth.npz"))
+        scene, meta, truth = prepare_seed(seed, work, args.size_px)
         for encoding in args.encodings:
             for regime in args.regimes:
                 res = run_one(scene, truth, meta, work, encoding, regime, args.cec)

@@ -13,7 +13,6 @@ felled-first stage, counterfactual features, false scars).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -29,7 +28,7 @@ from pipeline.detect import detect
 from pipeline.features import FEATURES
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_blind import ground_under  # noqa: E402
+from bench_blind import ground_under, load_truth  # noqa: E402
 
 
 def scar_truth(scars, epsg_scars: int, meta: dict, truth: dict) -> pd.DataFrame:
@@ -51,8 +50,7 @@ def scar_truth(scars, epsg_scars: int, meta: dict, truth: dict) -> pd.DataFrame:
 def scar_rows(run_dir: Path) -> pd.DataFrame:
     """One row per detected scar of a run: truth, predicted class and probability, features."""
     config = load_config(run_dir / "config.yaml")
-    meta = json.loads((run_dir.parent / "truth.json").read_text())
-    truth = dict(np.load(run_dir.parent / "truth.npz"))
+    meta, truth = load_truth(run_dir.parent)
     _, detections = detect(config)
     det = detections[0]
     scars = det.scars

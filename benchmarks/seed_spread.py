@@ -73,11 +73,7 @@ def blind_detections(seeds: list[int], work: Path) -> list[tuple]:
     runs = []
     for seed in seeds:
         folder = work / f"seed{seed}"
-        scene = blind_scene.make_scene(seed, 600)
-        blind_scene.write_truth(scene, folder)
-        blind_scene.area_geojson(scene, folder / "area.geojson")
-        meta = json.loads((folder / "truth.json").read_text())
-        truth = dict(np.load(folder / "truth.npz"))
+        scene, meta, truth = bench_blind.prepare_seed(seed, folder, 600)
         for encoding in blind_scene.ENCODINGS:
             for regime in blind_scene.REGIMES:
                 run_dir = folder / f"{encoding}-{regime}"

@@ -18,10 +18,10 @@ from dataclasses import asdict, dataclass
 import shapely
 
 from .config import RunConfig, worker_processes
-from .detect import analysis_grid, chunk_px, read_cache_need
+from .detect import analysis_grid, chunk_px, looks_and_resolutions
 from .plan import AreaPlan
 from .sources.load import make_geobox, partition_items, plan_looks
-from .sources.reader import block_cache_bytes
+from .sources.reader import area_block_bytes, block_cache_bytes, row_band_bytes
 from .windows import chunk_origins, read_margin_px, window_bytes
 
 PROCESS_MIB = 300
@@ -75,16 +75,18 @@ def area_budget(plan: AreaPlan, config: RunConfig, n_areas: int = 1) -> AreaBudg
         rows, cols = analysis_grid(config, plan.area_id, area, items, epsg).shape
     else:  # nothing found yet: the whole area
         rows, cols = make_geobox(tuple(zones.to_crs(epsg).total_bounds), epsg, d.resolution_m).shape
-    looks = len(plan_looks(partition_items(items))[0]) if items else 0
+    groups = partition_items(items) if items else []
+    looks = len(plan_looks(groups)[0]) if items else 0
     edge = chunk_px(config, looks, (int(rows), int(cols)))
     row_chunks, col_chunks = chunk_origins(rows, edge), chunk_origins(cols, edge)
     margin = read_margin_px(d.resolution_m, d.cloud_buffer_m, d.nodata_edge_m)
     chunk_bytes = window_bytes(row_chunks[0][1], col_chunks[0][1], looks, margin)
     # a worker process carries its own interpreter; threaded workers share the cec process's
     # GDAL's block cache (bounded) is per process: each worker process's, or the cec process's
-    groups = partition_items(items) if items else []
-    need = read_cache_need(groups, cols * d.resolution_m, d.resolution_m) if items else 0
-    touched = read_cache_need(groups, cols * d.resolution_m, d.resolution_m, rows * d.resolution_m) if items else 0
+    width_m, height_m = cols * d.resolution_m, rows * d.resolution_m
+    assets = looks_and_resolutions(groups, d.resolution_m)
+    need = sum(row_band_bytes(width_m, n, resolutions) for n, resolutions in assets)
+    touched = sum(area_block_bytes(width_m, height_m, n, resolutions) for n, resolutions in assets)
     # GDAL's cache keeps every block decoded until it is full: it fills with all the blocks the
     # area touches, up to its bound (which is at least what a row of windows shares)
     cache_mib = min(touched, block_cache_bytes(need)) / 2**20

@@ -114,19 +114,23 @@ def area_job(config: RunConfig, items: list, geobox, shapes: list[tuple]) -> tup
     return job, items_by_look, platforms
 
 
-def read_cache_need(groups, width_m: float, resolution_m: float, height_m: float | None = None) -> int:
-    """The decoded blocks an area's windows share (:func:`reader.row_band_bytes`), for each group's
-    looks and the resolution of each of its assets (the grid's where its first item says none);
-    with ``height_m``, instead every block the area touches (:func:`reader.area_block_bytes`)."""
-    need = 0
+def looks_and_resolutions(groups, resolution_m: float) -> list[tuple[int, list[float]]]:
+    """Per group of items read alike: its number of looks and the resolution of each asset it is
+    read with (the grid's where its first item says none)."""
+    out = []
     for group in groups:
         keys = resolve_profile(group[0]).item_keys(group[0])
         grids = [source_grid(group[0], key) for key in keys.values()]
-        resolutions = [abs(g.transform.a) if g is not None else resolution_m for g in grids]
-        looks = len({solar_day(item) for item in group})
-        need += (reader.row_band_bytes(width_m, looks, resolutions) if height_m is None
-                 else reader.area_block_bytes(width_m, height_m, looks, resolutions))
-    return need
+        out.append((len({solar_day(item) for item in group}),
+                    [abs(g.transform.a) if g is not None else resolution_m for g in grids]))
+    return out
+
+
+def read_cache_need(groups, width_m: float, resolution_m: float) -> int:
+    """The decoded blocks an area's windows share (:func:`reader.row_band_bytes`), for each group's
+    looks and assets (:func:`looks_and_resolutions`)."""
+    return sum(reader.row_band_bytes(width_m, looks, resolutions)
+               for looks, resolutions in looks_and_resolutions(groups, resolution_m))
 
 
 @dataclass
