@@ -7,7 +7,8 @@ Runs the detection of each run's config again through the Python API (nothing wr
 every scar to the planted truth (``truth.npz`` one folder up) and prints the classifier features
 of scars whose class is wrong or that lie off the planted change (``--all``: every scar), or,
 with ``--pool``, the counts the README's diagnosis quotes (class errors by sediment share and
-felled-first stage, counterfactual features, false scars).
+felled-first stage, counterfactual features, false scars, and which ``other`` scars the
+river-dynamics rule leaves unissued: by a river or by water that is no river).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import pandas as pd
 import rasterio
 from rasterio.features import rasterize
 
-from pipeline.classify import load_classifier
+from pipeline.classify import load_classifier, river_dynamics
 from pipeline.config import load_config
 from pipeline.detect import detect
 from pipeline.features import FEATURES
@@ -58,6 +59,7 @@ def scar_rows(run_dir: Path) -> pd.DataFrame:
         return pd.DataFrame()
     model = load_classifier(config.model)
     classes, probs = model.predict(scars)
+    unissued = river_dynamics(scars, classes)
     match = scar_truth(scars, det.epsg, meta, truth)
     kinds = {s["id"]: (s["class"], s["kind"], s["area_ha"], s.get("prep_looks", 0)) for s in meta["scars"]}
     out = []
@@ -68,6 +70,9 @@ def scar_rows(run_dir: Path) -> pd.DataFrame:
                     "p": round(float(probs[i]), 2), "on": match.on_change[i],
                     "conf": scars["confidence"].iloc[i] if "confidence" in scars else None,
                     "path": scars["detection_path"].iloc[i] if "detection_path" in scars else None,
+                    "near_water": float(scars["near_water_fraction"].iloc[i]),
+                    "near_river": float(scars["near_river_fraction"].iloc[i]),
+                    "own_water": float(scars["water_fraction"].iloc[i]), "river_rule": bool(unissued[i]),
                     **{f: float(scars[f].iloc[i]) for f in FEATURES if f in scars}})
     return pd.DataFrame(out)
 
@@ -111,6 +116,15 @@ def pool_summary(rows: pd.DataFrame, model) -> None:
               f"{bars.dist_water_m.min():.0f}-{bars.dist_water_m.max():.0f} m from water, "
               f"paths {bars.path.value_counts().to_dict()}, p of `mining` ones "
               f"{bars[bars.pred == 'mining'].p.min()}-{bars[bars.pred == 'mining'].p.max()}")
+    # the river-dynamics rule (pipeline.classify.river_dynamics): `other` scars mostly within 60 m of
+    # water with under 10 % water of their own; not issued only when that water is a river
+    other = rows[rows.pred == "other"]
+    by_water = other[(other.near_water >= 0.5) & (other.own_water < 0.1)]
+    for name, group in (("false", by_water[by_water.on < 0.3]), ("true", by_water[by_water.on >= 0.3])):
+        print(f"  `other` {name} scars by the water with no water of their own: {len(group)}, by a river (not "
+              f"issued) {int(group.river_rule.sum())} {group[group.river_rule].kind.value_counts().to_dict()}, "
+              f"by water that is no river (issued) {int((~group.river_rule).sum())} "
+              f"{group[~group.river_rule].kind.value_counts().to_dict()}")
 
 
 def main(argv=None) -> int:

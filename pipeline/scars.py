@@ -19,6 +19,7 @@ import rasterio.features
 import shapely
 from affine import Affine
 from scipy import ndimage
+from scipy.spatial import ConvexHull
 from shapely.geometry import shape
 
 from .aoi import repair
@@ -58,6 +59,19 @@ MAX_WATER_DISTANCE_M = 5000.0
 # Share of a scar within this distance of permanent water: an eroding bank is a strip along the
 # river (most of it near water), a mining pit beside the river only touches it.
 NEAR_WATER_M = 60.0
+# River water, not ponds: a permanent water body that, inside the scar's context window (every
+# pixel within features.CONTEXT_M of the scar, Chebyshev: what the streaming path keeps around a
+# scar), runs out to the window's outer ring and is at least RIVER_LENGTH_MIN_M long there (its
+# largest extent, pixel corners to corners). A river passing within NEAR_WATER_M of the scar
+# crosses the window: it leaves it on both sides at least CONTEXT_M - NEAR_WATER_M = 240 m
+# from the point where it passes, so it is at least 480 m long inside it (Madre de Dios rivers
+# are 50-500 m wide and kilometres long). A mining pond (0.05-5 ha, compact) is under about
+# 360 m long (a 5 ha square is 224 m on a side, 316 m across its diagonal; a 5 ha pond twice as
+# long as wide 354 m) and mostly lies inside the ring. Lengths on the ground, so they mean the
+# same at 10 m and at 30 m. Only the window's water counts (a channel leaving the scar straight
+# outwards shows 300 m of itself and is not a river from there), so streamed windows agree with
+# the whole grid.
+RIVER_LENGTH_MIN_M = 400.0
 
 
 @dataclass(frozen=True)
@@ -254,7 +268,7 @@ def detection_paths(change: dict[str, np.ndarray], labels: np.ndarray, index: np
 # (pipeline.classify.banks): not classifier features. The onset pattern depends on how many looks
 # a run has, so a model must not learn from it; a rule that needs a dense series may.
 EVIDENCE = ("area_ha", "delta_ndvi", "delta_nbr", "water_fraction", "bare_fraction", "near_water_fraction",
-            "onset_spread_looks", "onset_water_corr")
+            "near_river_fraction", "onset_spread_looks", "onset_water_corr")
 
 
 def window_features(change: dict[str, np.ndarray], labels: np.ndarray, pixel_m: float) -> pd.DataFrame:
@@ -286,6 +300,72 @@ def water_distance_m(change: dict[str, np.ndarray], pixel_m: float) -> np.ndarra
     if water.any():
         return ndimage.distance_transform_edt(~water) * pixel_m
     return np.full(water.shape, MAX_WATER_DISTANCE_M)
+
+
+def _dilate_square(mask: np.ndarray, radius: int) -> np.ndarray:
+    """bool: ``mask`` dilated by a (2 radius + 1)² square (Chebyshev distance ≤ ``radius``)."""
+    if radius <= 0:
+        return mask.copy()
+    grown = ndimage.maximum_filter1d(mask.view(np.uint8), 2 * radius + 1, axis=0, mode="constant")
+    return ndimage.maximum_filter1d(grown, 2 * radius + 1, axis=1, mode="constant").astype(bool)
+
+
+def _length_m(rows: np.ndarray, cols: np.ndarray, pixel_m: float) -> float:
+    """Largest extent of a set of pixels (its Feret diameter over the pixels' corners), metres."""
+    height, width = int(rows.max() - rows.min() + 1), int(cols.max() - cols.min() + 1)
+    if height == 1 or width == 1:
+        return float(np.hypot(height, width) * pixel_m)
+    corners = np.unique(np.concatenate([np.column_stack((rows + dr, cols + dc)) for dr in (0, 1) for dc in (0, 1)]),
+                        axis=0).astype(float)
+    hull = corners[ConvexHull(corners).vertices]
+    return float(np.sqrt(((hull[:, None, :] - hull[None, :, :]) ** 2).sum(-1)).max() * pixel_m)
+
+
+def river_water(water: np.ndarray, scar: np.ndarray, pixel_m: float) -> np.ndarray:
+    """bool: the pixels of ``water`` (permanent water, a window around one scar) that belong to a
+    river as seen from the scar (see RIVER_LENGTH_MIN_M): the 8-connected water bodies, cut to
+    the scar's context window (``scar`` dilated by features.CONTEXT_M, Chebyshev), that reach its
+    outer ring and are at least RIVER_LENGTH_MIN_M long inside it. Only the window's pixels are
+    read, so streamed windows (which hold nothing else) and the whole grid agree; where the grid's
+    edge clips the window, a water body is judged on the part inside."""
+    margin = int(np.ceil(CONTEXT_M / pixel_m))
+    context = _dilate_square(scar, margin)
+    ring = context & ~_dilate_square(scar, margin - 1)
+    labels, n = ndimage.label(water & context, structure=CONNECTIVITY)
+    river = np.zeros(n + 1, dtype=bool)
+    boxes = ndimage.find_objects(labels)
+    for label in np.unique(labels[ring & (labels > 0)]):
+        box = boxes[label - 1]
+        if max(b.stop - b.start for b in box) * pixel_m >= RIVER_LENGTH_MIN_M:
+            river[label] = True   # its bounding box alone is that long
+            continue
+        rows, cols = np.nonzero(labels[box] == label)
+        river[label] = _length_m(rows, cols, pixel_m) >= RIVER_LENGTH_MIN_M
+    return river[labels]
+
+
+def near_river_fractions(change: dict[str, np.ndarray], labels: np.ndarray, index: np.ndarray, pixel_m: float,
+                         near_water: np.ndarray) -> np.ndarray:
+    """Per scar, the share of its pixels within NEAR_WATER_M of river water (:func:`river_water`;
+    permanent water as :func:`permanent_water` reads it). ``near_water``: each scar's share within
+    NEAR_WATER_M of any water; a scar with none is not looked at (it reads 0)."""
+    out = np.zeros(index.size)
+    todo = np.flatnonzero(near_water > 0)
+    if not todo.size:
+        return out
+    water = permanent_water(change)
+    margin = int(np.ceil(CONTEXT_M / pixel_m))
+    boxes = ndimage.find_objects(labels)
+    for i in todo:
+        rows, cols = boxes[index[i] - 1]
+        window = (slice(max(rows.start - margin, 0), rows.stop + margin),
+                  slice(max(cols.start - margin, 0), cols.stop + margin))
+        scar = labels[window] == index[i]
+        river = river_water(water[window], scar, pixel_m)
+        if river.any():
+            near = ndimage.distance_transform_edt(~river) * pixel_m <= NEAR_WATER_M
+            out[i] = near[scar].mean()
+    return out
 
 
 _LABELLED = threading.local()
@@ -380,6 +460,7 @@ def describe_scars(
     polygons = _polygons(labels, transform)
 
     confirm_px = core_px(pixel_m) ** 2
+    near_water = _label_means(dist_water <= NEAR_WATER_M, labels, index)
     table = pd.DataFrame({
         "label": index,
         "geometry": [polygons[i] for i in index],
@@ -397,7 +478,10 @@ def describe_scars(
         "bare_fraction": _label_means(bare_pixels, labels, index),
         # For the bank rule, not a feature: in training it told banks from pits too easily, and
         # then called every pit beside a river a bank.
-        "near_water_fraction": _label_means(dist_water <= NEAR_WATER_M, labels, index),
+        "near_water_fraction": near_water,
+        # For the river-dynamics rule (pipeline.classify.banks): water nearby that is a river, not
+        # a field of old mining ponds.
+        "near_river_fraction": near_river_fractions(change, labels, index, pixel_m, near_water),
         **_onset_pattern(first, dist_water, labels, index),
         "detection_path": detection_paths(change, labels, index),
     })

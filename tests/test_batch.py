@@ -88,15 +88,16 @@ class AllOther(AllMining):
 
 def test_other_change_by_the_river_is_not_issued_unless_asked_for():
     """A scar the classifier calls neither mining nor clearing that lies mostly within 60 m of
-    water and holds no water of its own is the river's doing (a bar buried by sand, a slumping
+    a river and holds no water of its own is the river's doing (a bar buried by sand, a slumping
     bank): not issued by default; the same class far from water (a blowdown, a landslide) is, and
-    so is one by the water that holds ponds (a pit the model was unsure of); a pit by the river
-    called mining is issued."""
+    so is one by the river that holds ponds (a pit the model was unsure of) and one by water
+    that is no river (old ponds: tests/test_banks.py); a pit by the river called mining is issued."""
     provenance = {"run_name": "t", "run_id": "t-1", "model_version": "m@0", "pipeline_version": "0"}
     detection = detection_with_a_bank()
     # no bank pattern this time (all lost at once): only the river-dynamics rule can apply
     detection.scars["onset_water_corr"] = 0.0
     detection.scars["near_water_fraction"] = [0.2, 0.6]
+    detection.scars["near_river_fraction"] = [0.0, 0.6]
     suppressed = classify_area(detection, AllOther(), provenance, "suppress")
     assert len(suppressed) == 1 and suppressed["class"].tolist() == ["other"]
     assert suppressed["centroid_lon"].iloc[0] < classify_area(detection, AllOther(), provenance, "other")[
@@ -104,4 +105,7 @@ def test_other_change_by_the_river_is_not_issued_unless_asked_for():
     assert len(classify_area(detection, AllOther(), provenance, "other")) == 2
     assert len(classify_area(detection, AllMining(), provenance, "suppress")) == 2
     detection.scars["water_fraction"] = [0.0, 0.3]  # ponds in the scar by the river: a pit
+    assert len(classify_area(detection, AllOther(), provenance, "suppress")) == 2
+    detection.scars["water_fraction"] = 0.0
+    detection.scars["near_river_fraction"] = [0.0, 0.0]  # the water it lies by is old ponds
     assert len(classify_area(detection, AllOther(), provenance, "suppress")) == 2

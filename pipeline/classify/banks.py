@@ -26,22 +26,28 @@ def advancing_banks(scars: pd.DataFrame) -> np.ndarray:
 
 
 # River dynamics: change the classifier calls neither mining nor clearing (``other``) that lies
-# mostly within scars.NEAR_WATER_M of water and holds no water of its own is the river's doing:
-# bars built over their pioneer growth, banks slumping, channels moving. A pit holds ponds, so
-# an ``other`` scar by the water with ponds in it (a pit the model was unsure of, perhaps dug
-# beside older flooded pits, which are water too) is issued; so is a pit or a clearing beside
-# the river with its class, and ``other`` far from water (a blowdown, a landslide, a burn).
-RIVER_NEAR_WATER_MIN = 0.5     # share of the scar within scars.NEAR_WATER_M of water
+# mostly within scars.NEAR_WATER_M of a *river* and holds no water of its own is the river's
+# doing: bars built over their pioneer growth, banks slumping, channels moving. River water is a
+# water body that crosses the scar's 300 m context window and is at least
+# scars.RIVER_LENGTH_MIN_M long inside it (``near_river_fraction``, scars.river_water); old mining
+# ponds are water too but small and compact, so an ``other`` scar dug beside a field of older
+# flooded pits (La Pampa, Huepetuhe) is issued. A pit holds ponds, so an ``other`` scar by the
+# river with ponds in it (a pit the model was unsure of) is issued too; so is a pit or a
+# clearing beside the river with its class, and ``other`` far from water (a blowdown, a
+# landslide, a burn).
+RIVER_NEAR_WATER_MIN = 0.5     # share of the scar within scars.NEAR_WATER_M of river water
 RIVER_OWN_WATER_MAX = 0.1      # share of the scar that is open water after the change
 
 
 def river_dynamics(scars: pd.DataFrame, classes) -> np.ndarray:
     """bool per scar: class ``other``, at least RIVER_NEAR_WATER_MIN of its pixels within
-    scars.NEAR_WATER_M of water and under RIVER_OWN_WATER_MAX of them water after the change
-    (needs ``near_water_fraction`` and ``water_fraction``; all False without them)."""
+    scars.NEAR_WATER_M of river water (not ponds) and under RIVER_OWN_WATER_MAX of them water
+    after the change (needs ``near_river_fraction`` and ``water_fraction``, which
+    scars.describe_scars gives; all False without them: nothing is silenced on a table that
+    cannot tell a river from a pond)."""
     classes = np.asarray(classes, dtype=object)
-    if scars.empty or not {"near_water_fraction", "water_fraction"} <= set(scars.columns):
+    if scars.empty or not {"near_river_fraction", "water_fraction"} <= set(scars.columns):
         return np.zeros(len(scars), dtype=bool)
-    near = np.nan_to_num(scars["near_water_fraction"].to_numpy(dtype=float))
+    near = np.nan_to_num(scars["near_river_fraction"].to_numpy(dtype=float))
     own_water = np.nan_to_num(scars["water_fraction"].to_numpy(dtype=float))
     return (classes == "other") & (near >= RIVER_NEAR_WATER_MIN) & (own_water < RIVER_OWN_WATER_MAX)

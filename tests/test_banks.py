@@ -1,0 +1,158 @@
+"""The river-dynamics rule tells a river from old mining ponds (pipeline.classify.banks,
+scars.river_water): an ``other`` scar that lies by a river with no water of its own is the river's
+doing and is not issued; the same scar beside a field of older flooded pits is issued. The ground
+is drawn in metres and rasterised at 10 m and at 30 m, and streamed in small chunks."""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+from affine import Affine
+
+from pipeline.batch import classify_area
+from pipeline.change import CONFIDENCE_LOW, CONFIDENCE_NOMINAL, FIELDS, n_fields
+from pipeline.classify import river_dynamics
+from pipeline.model import AreaDetection
+from pipeline.scars import find_scars, river_water
+from pipeline.streaming import context_px, find_scars_sparse, merge_candidates
+from pipeline.windows import chunk_origins, reduce_block, window_geometry
+
+SIDE_M = 3000.0
+X0, Y0 = 380000.0, 8562000.0
+MIN_AREA_HA = 0.5
+# (x0, x1, y0, y1) in metres from the grid's top-left corner (x east, y south)
+RIVER = (300, 450, 0, 3000)                       # 150 m wide, across the whole grid
+BY_THE_RIVER = (450, 510, 1200, 1410)             # 60 × 210 m of bar growth buried at the water's edge
+BY_THE_PONDS = (1890, 1950, 1200, 1410)           # the same shape beside old pits
+# 0.81 ha each, 30 m dikes east-west, 60 m north-south; the westmost run out of the 300 m ring
+PONDS = [(x, x + 90, y, y + 90) for x in (1560, 1680, 1800) for y in (1200, 1350)]
+TRENCH = (1950, 2280, 1290, 1380)                 # a 330 × 90 m pond (3 ha) running out of the 300 m ring
+# An L-shaped scar whose bounding box reaches far beyond its 300 m ring, and a channel that runs
+# from its top 540 m east: 300 m of it inside the ring (no river from there), the rest only in the
+# box's empty corner, which the streaming path does not keep.
+L_ARMS = ((2100, 2160, 1800, 2700), (2100, 2700, 2640, 2700))
+L_CHANNEL = (2160, 2700, 1800, 1890)
+
+
+def _px(box, pixel_m):
+    x0, x1, y0, y1 = box
+    return slice(int(y0 // pixel_m), int(y1 // pixel_m)), slice(int(x0 // pixel_m), int(x1 // pixel_m))
+
+
+def _ground(pixel_m: float, with_l: bool = False) -> tuple[dict, Affine]:
+    n = int(SIDE_M // pixel_m)
+    confidence = np.zeros((n, n), np.float32)
+    for scar in (BY_THE_RIVER, BY_THE_PONDS, *(L_ARMS if with_l else ())):
+        confidence[_px(scar, pixel_m)] = CONFIDENCE_NOMINAL
+    water = np.zeros((n, n), np.float32)
+    for body in (RIVER, *PONDS, TRENCH, *((L_CHANNEL,) if with_l else ())):
+        water[_px(body, pixel_m)] = 1
+    layers = {name: np.zeros((n, n), np.float32) for name in FIELDS}
+    layers.update(confidence=confidence, water=water, forest=np.ones((n, n), np.float32),
+                  n_baseline=np.full((n, n), 3, np.float32))
+    layers["first_look"][:] = np.where(confidence > 0, 5, -1)
+    layers["last_look"][:] = np.where(confidence > 0, 6, -1)
+    layers["look_bits"] = np.zeros((n_fields(8) - len(FIELDS), n, n), np.float32)
+    return layers, Affine(pixel_m, 0, X0, 0, -pixel_m, Y0)
+
+
+def _table(pixel_m: float) -> pd.DataFrame:
+    layers, transform = _ground(pixel_m)
+    zone = np.ones(layers["confidence"].shape, np.int32)
+    return _by_place(find_scars(layers, zone, transform, CONFIDENCE_LOW, MIN_AREA_HA).table)
+
+
+def _by_place(table: pd.DataFrame) -> pd.DataFrame:
+    """The scars from west to east (by the river, by the ponds, the L)."""
+    return table.assign(x=[g.centroid.x for g in table.geometry]).sort_values("x").reset_index(drop=True)
+
+
+class AllOther:
+    """A model unsure of everything: every scar ``other``."""
+
+    card = {"features": []}
+    version = "all-other@0"
+
+    def predict(self, scars):
+        return np.array(["other"] * len(scars), dtype=object), np.full(len(scars), 0.6)
+
+
+@pytest.mark.parametrize("pixel_m", [10.0, 30.0])
+def test_other_by_the_river_is_not_issued_beside_old_ponds_it_is(pixel_m):
+    table = _table(pixel_m)
+    assert len(table) == 2
+    river_scar, pond_scar = table.iloc[0], table.iloc[1]
+    # both lie by the water and hold none of their own: the old rule silenced both
+    assert river_scar["near_water_fraction"] == 1.0 and pond_scar["near_water_fraction"] >= 0.5
+    assert (table["water_fraction"] == 0).all()
+    assert river_scar["near_river_fraction"] == 1.0
+    assert pond_scar["near_river_fraction"] == 0.0, "ponds, and a trench running out of the ring, are no river"
+    assert river_dynamics(table, ["other", "other"]).tolist() == [True, False]
+
+    zones = gpd.GeoDataFrame({"area_id": ["MDD1"], "area_name": ["La Pampa"], "zone": ["inside"]},
+                             geometry=[shapely.box(X0, Y0 - SIDE_M, X0 + SIDE_M, Y0)], crs=32719)
+    detection = AreaDetection("MDD1", 32719, zones, table.drop(columns="x"), [f"2022-0{m}-01" for m in range(1, 9)],
+                              [(f"i{k}",) for k in range(8)], ["sentinel-2a"] * 8, 1)
+    provenance = {"run_name": "t", "run_id": "t-1", "model_version": AllOther.version, "pipeline_version": "0"}
+    issued = classify_area(detection, AllOther(), provenance, "suppress")
+    assert len(issued) == 1 and issued["class"].tolist() == ["other"]
+    assert issued["centroid_lon"].iloc[0] > zones.to_crs(4326).geometry.iloc[0].centroid.x, "the one by the ponds"
+    assert len(classify_area(detection, AllOther(), provenance, "other")) == 2
+
+
+def test_a_river_is_long_and_runs_out_of_the_ring_a_pond_does_not():
+    """scars.river_water on one window at 10 m: a water body must both reach the ring 300 m
+    around the scar and be RIVER_LENGTH_MIN_M long inside it; nothing beyond the ring counts."""
+    scar = np.zeros((100, 100), bool)
+    scar[40:60, 45:51] = True                     # 60 × 200 m: its context is rows 10-89, columns 15-80
+    everywhere = river_water(~scar, scar, 10.0)
+    assert everywhere.sum() == 80 * 66 - scar.sum() and not everywhere[:10].any() and not everywhere[:, 81:].any()
+    water = np.zeros((100, 100), bool)
+    water[:, 39:45] = True                        # a 60 m channel crossing the window: 800 m of it inside
+    assert river_water(water, scar, 10.0)[10:90, 39:45].all()
+    short = water.copy()
+    short[:20, :] = short[80:, :] = False         # 600 m long, but inside the ring: a lake
+    assert not river_water(short, scar, 10.0).any()
+    stub = water.copy()
+    stub[66:, :] = False                          # out to the ring on one side, 560 m inside it: a river
+    assert river_water(stub, scar, 10.0).any()
+    stub[:25, :] = False                          # 410 m, not out to the ring
+    assert not river_water(stub, scar, 10.0).any()
+    trench = np.zeros((100, 100), bool)
+    trench[45:54, 51:95] = True                   # 90 m wide, out through the ring, 300 × 90 m inside it: a pond
+    assert trench[:, 80].any() and not river_water(trench, scar, 10.0).any()
+    trench[10:54, 72:81] = True                   # turning along the ring: 530 m across inside it
+    assert river_water(trench, scar, 10.0).any()
+
+
+def _streamed(layers: dict, transform: Affine, chunk: int) -> pd.DataFrame:
+    shape = layers["confidence"].shape
+    pixel_m = abs(transform.a)
+    halo = context_px(pixel_m)
+    zones = [(shapely.box(X0, Y0 - SIDE_M, X0 + SIDE_M, Y0), 1)]
+    min_px = MIN_AREA_HA / (pixel_m * pixel_m / 1e4)
+    parts = []
+    for r0, rows in chunk_origins(shape[0], chunk):
+        for c0, cols in chunk_origins(shape[1], chunk):
+            geometry = window_geometry(shape, r0, c0, rows, cols, halo)
+            block = {k: v[(..., *geometry.read)] for k, v in layers.items()}
+            parts.append(reduce_block(block, geometry, zones, transform, shape[1], min_px, halo))
+    return find_scars_sparse(merge_candidates(parts[::-1]), shape, transform, CONFIDENCE_LOW, MIN_AREA_HA)
+
+
+@pytest.mark.parametrize(("pixel_m", "chunk"), [(10.0, 48), (30.0, 16)])
+def test_streamed_in_small_chunks_the_river_and_the_ponds_read_the_same(pixel_m, chunk):
+    """Chunks smaller than the 300 m context margin: the river and every pond reach a scar's
+    window from other chunks, and the table is the whole grid's, exactly (only what lies within
+    300 m of a scar counts: the L's channel is judged on its part inside the ring)."""
+    layers, transform = _ground(pixel_m, with_l=True)
+    whole = find_scars(layers, np.ones(layers["confidence"].shape, np.int32), transform, CONFIDENCE_LOW,
+                       MIN_AREA_HA).table
+    streamed = _streamed(layers, transform, chunk)
+    pd.testing.assert_frame_equal(streamed, whole, check_exact=True)
+    by_place = _by_place(streamed)
+    assert by_place["near_river_fraction"].tolist() == [1.0, 0.0, 0.0]
+    assert by_place["near_water_fraction"].iloc[2] > 0
