@@ -106,6 +106,7 @@ def find_scars(
     min_confidence: int,
     min_area_ha: float,
     dist_water_m: np.ndarray | None = None,
+    belt: np.ndarray | None = None,
 ) -> ScarObjects:
     """Connected scars of the change layers, inside the monitored zones.
 
@@ -126,11 +127,18 @@ def find_scars(
         float (y, x): distance of each pixel to the nearest permanent water of the whole grid,
         metres (:func:`water_distance_m`); needed where the layers are a window of a larger grid
         (:mod:`pipeline.streaming`), computed from the layers when None.
+    belt
+        bool (y, x): the channel belt's pixels (:func:`channel_belt`), which are no scar; needed
+        with ``dist_water_m`` where the layers are a window (the belt of a candidate component
+        depends on its whole context window), computed from the layers when None.
     """
     pixel_ha = abs(transform.a * transform.e) / 1e4
     if dist_water_m is None:
         dist_water_m = water_distance_m(change, abs(transform.a))
-    mask = (change["confidence"] >= CONFIDENCE_LOW) & (zone_index > 0) & ~channel_belt(change, dist_water_m)
+    mask = (change["confidence"] >= CONFIDENCE_LOW) & (zone_index > 0)
+    if belt is None:
+        belt = channel_belt(change, dist_water_m, mask, abs(transform.a), min_area_ha / pixel_ha)
+    mask &= ~belt
     labels, n = ndimage.label(mask, structure=CONNECTIVITY)
     core_edge = core_px(abs(transform.a))
     keep = _solid(mask, labels, n, core_edge)
@@ -171,18 +179,77 @@ def _isolated_and_unsure(confidence: np.ndarray, labels: np.ndarray, counts: np.
     return out
 
 
-def channel_belt(change: dict[str, np.ndarray], dist_water_m: np.ndarray) -> np.ndarray:
-    """bool: pixels that only the mining-surface path flagged, within NEAR_WATER_M of water
-    seen in the baseline (``dist_water_m``: :func:`water_distance_m`). That strip is the active
-    channel belt: bars are built and scoured and banks slump there from one season to the next,
-    so new sand or water in it is the river's doing; a pit beside the river is still found where
-    it lies farther out, and forest lost at the water's edge is still the forest-loss path's (and
-    the bank rule's) to judge. Elementwise: works on a grid or on any set of its pixels."""
+def belt_candidates(change: dict[str, np.ndarray], dist_water_m: np.ndarray) -> np.ndarray:
+    """bool: pixels that only the mining-surface path flagged, within NEAR_WATER_M of any water
+    seen in the baseline (``dist_water_m``: :func:`water_distance_m`): where the channel belt can
+    lie (:func:`channel_belt`). Elementwise: works on a grid or on any set of its pixels."""
     path = change.get("detection_path")
     if path is None:
         return np.zeros(np.shape(change["confidence"]), dtype=bool)
     surface_only = np.nan_to_num(path).astype(int) == PATH_MINING_SURFACE
     return surface_only & (dist_water_m <= NEAR_WATER_M)
+
+
+def near_river(water: np.ndarray, scar: np.ndarray, pixel_m: float) -> np.ndarray:
+    """bool: the pixels of a window around one scar (or candidate component) that lie within
+    NEAR_WATER_M of river water (:func:`river_water`, as seen from ``scar``); ``water``: permanent
+    water of the window. The window must hold ``scar``'s whole context (its box plus
+    features.CONTEXT_M, clipped to the grid)."""
+    river = river_water(water, scar, pixel_m)
+    if not river.any():
+        return np.zeros(scar.shape, dtype=bool)
+    return ndimage.distance_transform_edt(~river) * pixel_m <= NEAR_WATER_M
+
+
+def component_belt(water: np.ndarray, component: np.ndarray, candidates: np.ndarray, pixel_m: float,
+                   min_px: float) -> np.ndarray:
+    """bool: the channel belt of one candidate component, in a window around it that holds its
+    whole context (its box plus features.CONTEXT_M, clipped to the grid). ``water``: permanent
+    water of the window; ``component``: the component's pixels; ``candidates``:
+    :func:`belt_candidates` of the window; ``min_px``: the mapping unit in pixels. A component of
+    the mapping unit loses the candidates within NEAR_WATER_M of river water as seen from the
+    component (:func:`near_river`); a smaller one, which can never be a scar and only counts as
+    change nearby for the isolation test, loses every candidate (within NEAR_WATER_M of any
+    water): the streaming path keeps no context around it to tell a river from a pond."""
+    own = component & candidates
+    if not own.any():
+        return own
+    if component.sum() < min_px:
+        return own
+    return own & near_river(water, component, pixel_m)
+
+
+def channel_belt(change: dict[str, np.ndarray], dist_water_m: np.ndarray, mask: np.ndarray, pixel_m: float,
+                 min_px: float) -> np.ndarray:
+    """bool (y, x): the pixels of the active channel belt, which are no scar: new surface that
+    only the mining-surface path flagged within NEAR_WATER_M of a *river* (:func:`river_water`:
+    bars are built and scoured and banks slump there from one season to the next, so new sand or
+    water there is the river's doing). Within NEAR_WATER_M of old mining ponds it is a pit growing
+    into new ground beside its own ponds, and stays. A pit beside the river is still found where it
+    lies farther out, and forest lost at the water's edge is still the forest-loss path's (and the
+    bank rule's) to judge.
+
+    Decided per candidate component (8-connected ``mask``: confidence at least low inside a
+    zone) from the water in its context window (:func:`component_belt`), so a component that
+    touches both a river and ponds loses only its strip along the river, and the streaming path,
+    which keeps that window around every component that may become a scar, cuts the same pixels
+    for any chunk size (:func:`pipeline.streaming.find_scars_sparse`). ``min_px``: the mapping
+    unit in pixels; ``dist_water_m``: :func:`water_distance_m` of the whole grid."""
+    candidates = belt_candidates(change, dist_water_m) & mask
+    belt = np.zeros(mask.shape, dtype=bool)
+    if not candidates.any():
+        return belt
+    labels, n = ndimage.label(mask, structure=CONNECTIVITY)
+    water = permanent_water(change)
+    margin = int(np.ceil(CONTEXT_M / pixel_m))
+    boxes = ndimage.find_objects(labels)
+    for label in np.unique(labels[candidates]):
+        rows, cols = boxes[label - 1]
+        window = (slice(max(rows.start - margin, 0), rows.stop + margin),
+                  slice(max(cols.start - margin, 0), cols.stop + margin))
+        component = labels[window] == label
+        belt[window] |= component_belt(water[window], component, candidates[window], pixel_m, min_px)
+    return belt
 
 
 def object_confidence(confidence: np.ndarray, labels: np.ndarray, index: np.ndarray,
@@ -327,10 +394,16 @@ def river_water(water: np.ndarray, scar: np.ndarray, pixel_m: float) -> np.ndarr
     the scar's context window (``scar`` dilated by features.CONTEXT_M, Chebyshev), that reach its
     outer ring and are at least RIVER_LENGTH_MIN_M long inside it. Only the window's pixels are
     read, so streamed windows (which hold nothing else) and the whole grid agree; where the grid's
-    edge clips the window, a water body is judged on the part inside."""
+    edge clips the window, a water body is judged on the part inside, and the context's pixels on
+    the grid's edge count as the ring (the water runs out of sight there). The window is the
+    scar's box plus the context margin, clipped to the grid: the context reaches the window's
+    border only on the ring or on the grid's edge."""
     margin = int(np.ceil(CONTEXT_M / pixel_m))
     context = _dilate_square(scar, margin)
     ring = context & ~_dilate_square(scar, margin - 1)
+    border = np.zeros(context.shape, dtype=bool)
+    border[[0, -1], :] = border[:, [0, -1]] = True
+    ring |= context & border
     labels, n = ndimage.label(water & context, structure=CONNECTIVITY)
     river = np.zeros(n + 1, dtype=bool)
     boxes = ndimage.find_objects(labels)
@@ -361,10 +434,7 @@ def near_river_fractions(change: dict[str, np.ndarray], labels: np.ndarray, inde
         window = (slice(max(rows.start - margin, 0), rows.stop + margin),
                   slice(max(cols.start - margin, 0), cols.stop + margin))
         scar = labels[window] == index[i]
-        river = river_water(water[window], scar, pixel_m)
-        if river.any():
-            near = ndimage.distance_transform_edt(~river) * pixel_m <= NEAR_WATER_M
-            out[i] = near[scar].mean()
+        out[i] = near_river(water[window], scar, pixel_m)[scar].mean()
     return out
 
 

@@ -41,7 +41,15 @@ from scipy.spatial import cKDTree
 from .aoi import ZONE_BUFFER, ZONE_INSIDE
 from .change import CONFIDENCE_LOW
 from .features import CONTEXT_M
-from .scars import CONNECTIVITY, ISOLATION_M, MAX_WATER_DISTANCE_M, channel_belt, find_scars, permanent_water
+from .scars import (
+    CONNECTIVITY,
+    ISOLATION_M,
+    MAX_WATER_DISTANCE_M,
+    belt_candidates,
+    component_belt,
+    find_scars,
+    permanent_water,
+)
 
 ZONE_LAYER = "zone_index"
 CONTEXT_LAYERS = ("baseline_ndvi", "baseline_mndwi", "water", "water_seen", "base_blue", "base_green", "base_red")
@@ -229,6 +237,57 @@ def _in_window(index: np.ndarray, rows: slice, cols: slice, width: int) -> np.nd
     return sel[(c >= cols.start) & (c < cols.stop)]
 
 
+def _window_water(cands: Candidates, rows: slice, cols: slice, width: int) -> np.ndarray:
+    """bool permanent water of a window, from the candidates and their context (every other
+    pixel reads dry)."""
+    shape = (rows.stop - rows.start, cols.stop - cols.start)
+    layers = {"water": np.zeros(shape, np.float32), "water_seen": np.zeros(shape, np.float32)}
+    for index, values in ((cands.index, cands.layers), (cands.context, cands.context_layers)):
+        if index is None or not index.size or not values:
+            continue
+        sel = _in_window(index, rows, cols, width)
+        r, c = np.divmod(index[sel], width)
+        for name in layers:
+            if name in values:
+                layers[name][r - rows.start, c - cols.start] = values[name][sel]
+    if "water_seen" not in cands.layers:
+        layers["water_seen"] = layers["water"]
+    return permanent_water(layers)
+
+
+def sparse_channel_belt(cands: Candidates, dist: np.ndarray, grid_shape: tuple[int, int], pixel_m: float,
+                        min_px: float) -> np.ndarray:
+    """bool (n,): which candidates are in the channel belt, as :func:`pipeline.scars.channel_belt`
+    finds it on the whole grid: per candidate component (all candidates, 8-connected, as
+    ``find_scars`` labels its mask), from the water of its context window, which the chunks keep
+    around every component of the mapping unit (:func:`block_candidates`)."""
+    height, width = grid_shape
+    near = belt_candidates(cands.layers, dist)
+    belt = np.zeros(cands.index.size, dtype=bool)
+    if not near.any():
+        return belt
+    comp, n = label_points(cands.index, width)
+    rows, cols = np.divmod(cands.index, width)
+    margin = context_px(pixel_m)
+    order = np.argsort(comp, kind="stable")
+    starts = np.searchsorted(comp[order], np.arange(n + 1))
+    for c in np.unique(comp[near]):
+        members = order[starts[c]:starts[c + 1]]
+        r, k = rows[members], cols[members]
+        window_rows = slice(max(int(r.min()) - margin, 0), min(int(r.max()) + margin + 1, height))
+        window_cols = slice(max(int(k.min()) - margin, 0), min(int(k.max()) + margin + 1, width))
+        shape = (window_rows.stop - window_rows.start, window_cols.stop - window_cols.start)
+        component = np.zeros(shape, dtype=bool)
+        component[r - window_rows.start, k - window_cols.start] = True
+        candidates = np.zeros(shape, dtype=bool)
+        candidates[r - window_rows.start, k - window_cols.start] = near[members]
+        water = (_window_water(cands, window_rows, window_cols, width) if members.size >= min_px
+                 else np.zeros(shape, dtype=bool))   # a small component is judged without its water
+        cut = component_belt(water, component, candidates, pixel_m, min_px)
+        belt[members] = cut[r - window_rows.start, k - window_cols.start]
+    return belt
+
+
 def _dense(cands: Candidates, dist: np.ndarray, rows: slice, cols: slice, width: int):
     """Dense (window) change layers, zone index and water distance from the candidates and their
     context; every other pixel reads 0 (no scar's features can reach it)."""
@@ -279,9 +338,11 @@ def find_scars_sparse(cands: Candidates, grid_shape: tuple[int, int], transform:
     pixel_m = abs(transform.a)
     pixel_ha = abs(transform.a * transform.e) / 1e4
     dist = water_distance_at(cands.index, cands.water, width, pixel_m)
-    # Components as find_scars labels them, without the channel belt (it cuts the belt itself
-    # in each window; the belt's pixels stay in the windows as context).
-    outside = np.flatnonzero(~channel_belt(cands.layers, dist))
+    # Components as find_scars labels them, without the channel belt (decided here, per
+    # component of all the candidates, and handed to each window's find_scars; the belt's pixels
+    # stay in the windows as context).
+    belt = sparse_channel_belt(cands, dist, grid_shape, pixel_m, min_area_ha / pixel_ha)
+    outside = np.flatnonzero(~belt)
     comp, n = label_points(cands.index[outside], width)
     nothing = {k: np.zeros(v.shape[:-1] + (1, 1), v.dtype) for k, v in cands.layers.items() if k != ZONE_LAYER}
     empty = find_scars(nothing, np.zeros((1, 1), np.int32), transform, min_confidence, min_area_ha,
@@ -315,8 +376,13 @@ def find_scars_sparse(cands: Candidates, grid_shape: tuple[int, int], transform:
     def describe(window) -> list[tuple[int, pd.DataFrame | None]]:
         r0, r1, c0, c1, members = window
         layers, zone, dist_grid = _dense(cands, dist, slice(r0, r1), slice(c0, c1), width)
+        belt_grid = np.zeros(zone.shape, dtype=bool)
+        sel = _in_window(cands.index, slice(r0, r1), slice(c0, c1), width)
+        br, bc = np.divmod(cands.index[sel], width)
+        belt_grid[br - r0, bc - c0] = belt[sel]
         window_transform = transform * Affine.translation(c0, r0)
-        objects = find_scars(layers, zone, window_transform, min_confidence, min_area_ha, dist_water_m=dist_grid)
+        objects = find_scars(layers, zone, window_transform, min_confidence, min_area_ha, dist_water_m=dist_grid,
+                             belt=belt_grid)
         table = objects.table
         out = []
         for k in members:

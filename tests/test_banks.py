@@ -13,7 +13,7 @@ import shapely
 from affine import Affine
 
 from pipeline.batch import classify_area
-from pipeline.change import CONFIDENCE_LOW, CONFIDENCE_NOMINAL, FIELDS, n_fields
+from pipeline.change import CONFIDENCE_LOW, CONFIDENCE_NOMINAL, FIELDS, PATH_MINING_SURFACE, n_fields
 from pipeline.classify import river_dynamics
 from pipeline.model import AreaDetection
 from pipeline.scars import find_scars, river_water
@@ -126,6 +126,16 @@ def test_a_river_is_long_and_runs_out_of_the_ring_a_pond_does_not():
     assert trench[:, 80].any() and not river_water(trench, scar, 10.0).any()
     trench[10:54, 72:81] = True                   # turning along the ring: 530 m across inside it
     assert river_water(trench, scar, 10.0).any()
+    # By the grid's edge the window is clipped: water that runs out of the grid runs out of sight,
+    # as through the ring (a 450 m channel from the top edge past a scar 50 m below it).
+    top = np.zeros((100, 100), bool)
+    top[5:25, 45:51] = True                       # context rows 0-54: the grid's edge is 50 m above
+    edge = np.zeros((100, 100), bool)
+    edge[:45, 39:45] = True
+    assert river_water(edge, top, 10.0)[:45, 39:45].all()
+    edge[:3] = False                              # the same length, short of the edge: a lake
+    edge[3:48, 39:45] = True
+    assert not river_water(edge, top, 10.0).any()
 
 
 def _streamed(layers: dict, transform: Affine, chunk: int) -> pd.DataFrame:
@@ -156,3 +166,65 @@ def test_streamed_in_small_chunks_the_river_and_the_ponds_read_the_same(pixel_m,
     by_place = _by_place(streamed)
     assert by_place["near_river_fraction"].tolist() == [1.0, 0.0, 0.0]
     assert by_place["near_water_fraction"].iloc[2] > 0
+
+
+# The channel belt (scars.channel_belt): new surface that only the mining-surface path flagged is
+# cut within 60 m of a river, not within 60 m of old mining ponds. (x0, x1, y0, y1) as above.
+BELT_PONDS = [(x, x + 90, y, y + 90) for x in (1500, 1620) for y in (1200, 1320)]   # 0.81 ha each
+PIT_BY_PONDS = (1710, 1770, 1200, 1410)    # 60 × 210 m of scrub dug up right beside them: 1.26 ha
+BAR = (450, 510, 1200, 1410)               # the same shape of new sand on the river's bank
+# One candidate component from the river's bank out to an old pond 540 m east: only its 60 m
+# along the river is the belt; its end beside the pond stays. (All edges on both grids.)
+STRIP = (450, 990, 1980, 2070)
+STRIP_POND = (990, 1080, 1980, 2070)
+
+
+def _belt_ground(pixel_m: float) -> tuple[dict, Affine]:
+    n = int(SIDE_M // pixel_m)
+    confidence = np.zeros((n, n), np.float32)
+    for scar in (PIT_BY_PONDS, BAR, STRIP):
+        confidence[_px(scar, pixel_m)] = CONFIDENCE_NOMINAL
+    water = np.zeros((n, n), np.float32)
+    for body in (RIVER, *BELT_PONDS, STRIP_POND):
+        water[_px(body, pixel_m)] = 1
+    layers = {name: np.zeros((n, n), np.float32) for name in FIELDS}
+    # scrub and old clearings, not forest: only the mining-surface path sees the new ground
+    layers.update(confidence=confidence, water=water, n_baseline=np.full((n, n), 3, np.float32),
+                  detection_path=np.where(confidence > 0, PATH_MINING_SURFACE, 0).astype(np.float32))
+    layers["first_look"][:] = np.where(confidence > 0, 5, -1)
+    layers["last_look"][:] = np.where(confidence > 0, 6, -1)
+    layers["look_bits"] = np.zeros((n_fields(8) - len(FIELDS), n, n), np.float32)
+    return layers, Affine(pixel_m, 0, X0, 0, -pixel_m, Y0)
+
+
+class AllMining(AllOther):
+    version = "all-mining@0"
+
+    def predict(self, scars):
+        return np.array(["mining"] * len(scars), dtype=object), np.full(len(scars), 0.9)
+
+
+@pytest.mark.parametrize(("pixel_m", "chunk"), [(10.0, 48), (30.0, 16)])
+def test_a_pit_growing_beside_its_old_ponds_is_found_new_sand_on_a_rivers_bank_is_not(pixel_m, chunk):
+    layers, transform = _belt_ground(pixel_m)
+    zone = np.ones(layers["confidence"].shape, np.int32)
+    whole = find_scars(layers, zone, transform, CONFIDENCE_LOW, MIN_AREA_HA).table
+    by_place = _by_place(whole)
+    # The bar is gone; the strip lost its 60 m on the river's bank and kept its end by the pond;
+    # the pit beside the ponds is whole.
+    strip_ha = (STRIP[1] - BAR[1]) * (STRIP[3] - STRIP[2]) / 1e4
+    pit_ha = (PIT_BY_PONDS[1] - PIT_BY_PONDS[0]) * (PIT_BY_PONDS[3] - PIT_BY_PONDS[2]) / 1e4
+    assert by_place["area_ha"].tolist() == pytest.approx([strip_ha, pit_ha])
+    assert by_place["geometry"].iloc[0].bounds[0] == pytest.approx(X0 + BAR[1])
+    assert (by_place["detection_path"] == "mining_surface").all()
+    assert by_place["near_water_fraction"].iloc[1] > 0.9 and by_place["near_river_fraction"].tolist() == [0.0, 0.0]
+    # Streamed in chunks smaller than the context margin: the same table, exactly.
+    pd.testing.assert_frame_equal(_streamed(layers, transform, chunk), whole, check_exact=True)
+
+    zones = gpd.GeoDataFrame({"area_id": ["MDD2"], "area_name": ["Huepetuhe"], "zone": ["inside"]},
+                             geometry=[shapely.box(X0, Y0 - SIDE_M, X0 + SIDE_M, Y0)], crs=32719)
+    detection = AreaDetection("MDD2", 32719, zones, whole, [f"2022-0{m}-01" for m in range(1, 9)],
+                              [(f"i{k}",) for k in range(8)], ["sentinel-2a"] * 8, 1)
+    provenance = {"run_name": "t", "run_id": "t-1", "model_version": AllMining.version, "pipeline_version": "0"}
+    issued = classify_area(detection, AllMining(), provenance, "suppress")
+    assert issued["class"].tolist() == ["mining", "mining"]

@@ -65,7 +65,8 @@ def detection_with_a_bank() -> AreaDetection:
         "delta_ndvi": [-0.5, -0.5], "delta_nbr": [-0.5, -0.5], "water_fraction": [0.0, 0.0],
         "bare_fraction": [1.0, 1.0],
         # the second scar is a river taking its bank: near water, lost later the farther from it
-        "near_water_fraction": [0.0, 1.0], "onset_water_corr": [0.0, 0.9], "onset_spread_looks": [0.0, 2.0],
+        "near_water_fraction": [0.0, 1.0], "near_river_fraction": [0.0, 1.0], "onset_water_corr": [0.0, 0.9],
+        "onset_spread_looks": [0.0, 2.0],
     })
     zones = gpd.GeoDataFrame({"area_id": ["RN09"], "area_name": ["Tambopata"], "zone": ["inside"]},
                              geometry=[shapely.box(379000, 8559000, 382000, 8561000)], crs=32719)
@@ -79,6 +80,10 @@ def test_eroding_banks_are_suppressed_or_kept_as_configured():
     kept = classify_area(detection_with_a_bank(), AllMining(), provenance, "other")
     assert len(suppressed) == 1 and suppressed["class"].tolist() == ["mining"]
     assert len(kept) == 2 and kept["model_version"].tolist() == ["all-mining@0"] * 2
+    # The same onset by old ponds (water, but no river): a pit growing outward from them.
+    by_ponds = detection_with_a_bank()
+    by_ponds.scars["near_river_fraction"] = 0.0
+    assert len(classify_area(by_ponds, AllMining(), provenance, "suppress")) == 2
 
 
 class AllOther(AllMining):

@@ -87,11 +87,15 @@ def test_a_bank_is_told_from_a_pit_beside_the_river_by_how_it_advanced():
     from pipeline.classify import advancing_banks
 
     scars = pd.DataFrame({
-        "near_water_fraction": [0.9, 0.9, 0.3, 0.9],
-        "onset_water_corr": [0.8, 0.0, 0.8, 0.8],
-        "onset_spread_looks": [2.0, 2.0, 2.0, 0.2],
+        "near_water_fraction": [0.9, 0.9, 0.3, 0.9, 0.9],
+        "near_river_fraction": [0.6, 0.9, 0.3, 0.9, 0.0],
+        "onset_water_corr": [0.8, 0.0, 0.8, 0.8, 0.8],
+        "onset_spread_looks": [2.0, 2.0, 2.0, 0.2, 2.0],
     })
     # Bank taken look after look; pit beside the river (all at once, no gradient); inland front;
-    # a strip by the river cleared in one go.
-    assert advancing_banks(scars).tolist() == [True, False, False, False]
+    # a strip by the river cleared in one go; a pit growing outward from its own old ponds look
+    # after look (by water, advancing from it, but the water is no river).
+    assert advancing_banks(scars).tolist() == [True, False, False, False, False]
     assert not advancing_banks(scars.drop(columns="onset_water_corr")).any()
+    # A table that cannot tell a river from ponds forces nothing.
+    assert not advancing_banks(scars.drop(columns="near_river_fraction")).any()

@@ -5,22 +5,34 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-# Natural bank loss: a scar mostly near permanent water whose pixels were lost later the
-# farther they lie from the water (the river taking its bank, look after look). A mining pit or
-# a clearing beside a river appears at once. Such scars are ``other`` whatever the spectra say
-# (sand and water after the change make a bank look like mining to them).
-BANK_NEAR_WATER_MIN = 0.75     # share of the scar within scars.NEAR_WATER_M of water
+# Natural bank loss: a scar mostly near permanent water, at least half of it by a *river*, whose
+# pixels were lost later the farther they lie from the water (the river taking its bank, look
+# after look). A mining pit or a clearing beside a river appears at once. Such scars are
+# ``other`` whatever the spectra say (sand and water after the change make a bank look like
+# mining to them). River water as the river-dynamics rule below reads it
+# (``near_river_fraction``, scars.river_water): a pit that grows outward from its own old ponds
+# look after look also lies by water and advances from it, but ponds are no river, so it keeps
+# its class. The river share asked is the river-dynamics rule's, not BANK_NEAR_WATER_MIN: the
+# bank a river takes is strewn with side pools and pixels of water seen in one baseline look,
+# which are water but no river (an eroding bank of the look-alike scene lies 90 % within 60 m of
+# water, 60 % within 60 m of the river).
+BANK_NEAR_WATER_MIN = 0.75     # share of the scar within scars.NEAR_WATER_M of any water
 BANK_ONSET_CORR_MIN = 0.4      # correlation of onset look with distance to water
 BANK_ONSET_SPREAD_MIN = 1.0    # std of the onset, looks
 
 
 def advancing_banks(scars: pd.DataFrame) -> np.ndarray:
     """bool per scar: natural bank loss (see BANK_* above); needs ``near_water_fraction``,
-    ``onset_water_corr`` and ``onset_spread_looks`` columns (scars.describe_scars has them)."""
-    needed = ("near_water_fraction", "onset_water_corr", "onset_spread_looks")
+    ``near_river_fraction``, ``onset_water_corr`` and ``onset_spread_looks`` columns
+    (scars.describe_scars has them).
+    All False without them: a table that cannot tell a river from a pond (one written before
+    ``near_river_fraction`` existed has only ``near_water_fraction``) forces nothing to
+    ``other``, as :func:`river_dynamics` silences nothing on it."""
+    needed = ("near_water_fraction", "near_river_fraction", "onset_water_corr", "onset_spread_looks")
     if scars.empty or not set(needed) <= set(scars.columns):
         return np.zeros(len(scars), dtype=bool)
     return ((scars["near_water_fraction"].to_numpy(dtype=float) >= BANK_NEAR_WATER_MIN)
+            & (np.nan_to_num(scars["near_river_fraction"].to_numpy(dtype=float)) >= RIVER_NEAR_WATER_MIN)
             & (scars["onset_water_corr"].to_numpy(dtype=float) >= BANK_ONSET_CORR_MIN)
             & (scars["onset_spread_looks"].to_numpy(dtype=float) >= BANK_ONSET_SPREAD_MIN))
 
