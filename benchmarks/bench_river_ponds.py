@@ -14,7 +14,10 @@ within ``scars.NEAR_WATER_M`` of water are the ones the rule's first form judged
 For each, ``scars.near_river_fractions`` (the pipeline's function, each tile as a scar) says
 whether at least half of it lies within that distance of *river* water: a water body that
 crosses the tile's 300 m context window and is at least ``scars.RIVER_LENGTH_MIN_M`` long in
-it. Printed: per scene, the tiles by the water, those by a river, and the largest water bodies.
+it. Printed: per scene, the tiles by the water, those by a river, and the largest water bodies;
+and, were every dry tile new surface that only the mining-surface path flagged, how many of its
+pixels within that distance of water the channel belt cuts (``scars.component_belt``: those by
+a river; its first form cut them all).
 
     python benchmarks/bench_river_ponds.py [--json out.json]
 
@@ -41,7 +44,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_real import shared_data  # noqa: E402
 from pipeline.classify.banks import RIVER_NEAR_WATER_MIN  # noqa: E402
 from pipeline.features import WATER_MNDWI_MIN, WATER_NDVI_MAX  # noqa: E402
-from pipeline.scars import CONNECTIVITY, NEAR_WATER_M, near_river_fractions  # noqa: E402
+from pipeline.features import CONTEXT_M  # noqa: E402
+from pipeline.scars import CONNECTIVITY, NEAR_WATER_M, component_belt, near_river_fractions  # noqa: E402
 
 SCENES = {
     "la_pampa_ponds": "real/scikit-eo/LC08_003069_20180906_clip.tif",
@@ -83,7 +87,26 @@ def tiles_by_the_water(water: np.ndarray, pixel_m: float) -> dict:
     return {"water_share": round(float(water.mean()), 3), "water_bodies": int(n),
             "largest_water_bodies_ha": [round(float(s), 2) for s in sizes_ha[:5]],
             "tiles_by_the_water": int(by_water.sum()),
-            "tiles_by_a_river": int((by_water & (near_river >= RIVER_NEAR_WATER_MIN)).sum())}
+            "tiles_by_a_river": int((by_water & (near_river >= RIVER_NEAR_WATER_MIN)).sum()),
+            **channel_belt_px(water, labels, dist, pixel_m)}
+
+
+def channel_belt_px(water: np.ndarray, labels: np.ndarray, dist: np.ndarray, pixel_m: float) -> dict:
+    """If every dry tile were new surface that only the mining-surface path flagged (each tile
+    its own candidate component): its pixels within NEAR_WATER_M of any water (the channel belt's
+    first form cut them all) and those the channel belt cuts (within NEAR_WATER_M of river water
+    as seen from the tile, scars.component_belt)."""
+    margin = int(np.ceil(CONTEXT_M / pixel_m))
+    near = (dist <= NEAR_WATER_M) & (labels > 0)
+    within, cut = 0, 0
+    for label, box in enumerate(ndimage.find_objects(labels), start=1):
+        if box is None or water[box].any() or not near[box].any():
+            continue
+        window = tuple(slice(max(b.start - margin, 0), b.stop + margin) for b in box)
+        tile = labels[window] == label
+        within += int((near[window] & tile).sum())
+        cut += int(component_belt(water[window], tile, near[window], pixel_m, 1).sum())
+    return {"dry_tile_px_within_60m_of_water": within, "of_them_in_the_channel_belt": cut}
 
 
 def main(argv=None) -> int:
@@ -102,7 +125,9 @@ def main(argv=None) -> int:
         r = out[name]
         print(f"{name}: {r['tiles_by_the_water']} dry 1.08 ha tiles mostly within {NEAR_WATER_M:.0f} m of water, "
               f"{r['tiles_by_a_river']} of them by a river; water {r['water_share']:.1%} of the scene in "
-              f"{r['water_bodies']} bodies, the largest {r['largest_water_bodies_ha']} ha")
+              f"{r['water_bodies']} bodies, the largest {r['largest_water_bodies_ha']} ha; of the dry tiles' "
+              f"{r['dry_tile_px_within_60m_of_water']} pixels within {NEAR_WATER_M:.0f} m of water, "
+              f"{r['of_them_in_the_channel_belt']} are in the channel belt (by a river)")
     if args.json:
         args.json.write_text(json.dumps(out, indent=1) + "\n")
     return 0

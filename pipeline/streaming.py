@@ -240,19 +240,15 @@ def _in_window(index: np.ndarray, rows: slice, cols: slice, width: int) -> np.nd
 def _window_water(cands: Candidates, rows: slice, cols: slice, width: int) -> np.ndarray:
     """bool permanent water of a window, from the candidates and their context (every other
     pixel reads dry)."""
-    shape = (rows.stop - rows.start, cols.stop - cols.start)
-    layers = {"water": np.zeros(shape, np.float32), "water_seen": np.zeros(shape, np.float32)}
+    out = np.zeros((rows.stop - rows.start, cols.stop - cols.start), dtype=bool)
     for index, values in ((cands.index, cands.layers), (cands.context, cands.context_layers)):
-        if index is None or not index.size or not values:
+        if index is None or not index.size or not values or "water" not in values:
             continue
         sel = _in_window(index, rows, cols, width)
         r, c = np.divmod(index[sel], width)
-        for name in layers:
-            if name in values:
-                layers[name][r - rows.start, c - cols.start] = values[name][sel]
-    if "water_seen" not in cands.layers:
-        layers["water_seen"] = layers["water"]
-    return permanent_water(layers)
+        out[r - rows.start, c - cols.start] = permanent_water({name: values[name][sel] for name in ("water", "water_seen")
+                                                               if name in values})
+    return out
 
 
 def sparse_channel_belt(cands: Candidates, dist: np.ndarray, grid_shape: tuple[int, int], pixel_m: float,
