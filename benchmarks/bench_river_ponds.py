@@ -43,8 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_real import shared_data  # noqa: E402
 from pipeline.classify.banks import RIVER_NEAR_WATER_MIN  # noqa: E402
-from pipeline.features import WATER_MNDWI_MIN, WATER_NDVI_MAX  # noqa: E402
-from pipeline.features import CONTEXT_M  # noqa: E402
+from pipeline.features import CONTEXT_M, WATER_MNDWI_MIN, WATER_NDVI_MAX  # noqa: E402
 from pipeline.scars import CONNECTIVITY, NEAR_WATER_M, component_belt, near_river_fractions  # noqa: E402
 
 SCENES = {
