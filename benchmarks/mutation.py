@@ -106,6 +106,7 @@ _SOURCES_UNIT = tuple(f"tests/test_sources.py::{name}" for name in (
 TEST_GROUPS: dict[str, tuple[str, ...]] = {
     "change": ("tests/test_change_rules.py", "tests/test_change.py", "tests/test_indices.py"),
     "mask": ("tests/test_mask*.py",),
+    "features": ("tests/test_features.py",),
     "scars": ("tests/test_scars*.py",),
     "alerts": ("tests/test_alerts*.py",),
     "lifecycle": ("tests/test_alerts*.py", *_LIFECYCLE_UNIT),
@@ -224,6 +225,15 @@ MUTANTS: list[Mutant] = [
     M("change-water-threshold", "pipeline.change",
       "water[p] = count > 0 and b_mndwi > zero", "water[p] = count > 0 and b_mndwi > 0.5",
       "permanent water needs a much higher MNDWI", ["change"]),
+    M("change-latest-is-first", "pipeline.change",
+      "latest = (n_looks - 1 - evidence_looks[::-1].argmax(axis=0))[None]", "latest = evidence_looks.argmax(axis=0)[None]",
+      "the latest look of a change is its first: a mine felled before it was dug keeps reading as a clearing",
+      ["change"]),
+    M("features-latest-gain-without-median", "pipeline.features",
+      'return float(values.mean() - spectral.get("water_share", 0.0) - spectral.get("sediment_share", 0.0))',
+      "return float(values.mean())",
+      "the gain is the latest look's share itself: single looks and composites count their mining ground twice",
+      ["features"]),
 
     # --- mask --------------------------------------------------------------------------------
     M("mask-shadow-not-grown", "pipeline.mask",

@@ -40,6 +40,7 @@ import numba
 import numpy as np
 import xarray as xr
 
+from .features import mining_ground
 from .model import BANDS
 from .medians import nanmedians
 
@@ -73,6 +74,7 @@ FIELDS = (
     "water_seen",   # 1 where any clear baseline look saw open water (channels with seasonal bars)
     "n_baseline",   # clear baseline looks
     "detection_path",  # PATH_* bits of the tests that flagged the evidence looks (0 none)
+    "latest_mining_ground",  # 1 where the latest evidence look shows a pond or sediment, 0 other ground (NaN: no change)
     *(f"post_{b}" for b in BANDS),   # reflectance medians over the flagging looks (NaN: no change)
     *(f"base_{b}" for b in BANDS),   # reflectance medians over the clear baseline looks
     "prior_look",   # last clear look without a flag before the change began (-1 none): the date bracket
@@ -252,6 +254,7 @@ def detect_block(
         water_seen,
         n_base,
         ("path", 0),
+        ("latest_ground", nan),
         ("post_bands", nan),
         *base_bands,
         ("prior_look", -1),
@@ -273,35 +276,6 @@ def detect_block(
         flat[k:k + rows, some] = values.reshape(rows, -1)
         k += rows
     assert k == n_layers
-    return out
-
-    nan = np.float32(np.nan)
-    layers = [
-        full("confidence", CONFIDENCE_NONE),
-        full("first_look", -1),
-        full("last_look", -1),
-        full("n_hits", 0),
-        base_ndvi,
-        base_mndwi,
-        full("ndvi_drop", nan),
-        full("nbr_drop", nan),
-        full("post_ndvi", nan),
-        full("post_mndwi", nan),
-        full("post_bsi", nan),
-        forest,
-        water,
-        water_seen,
-        n_base,
-        full("path", 0),
-        *full("post_bands", nan),
-        *base_bands,
-        full("prior_look", -1),
-    ]
-    bits = full("bits", 0)
-    out = np.empty((len(layers) + bits.shape[0],) + plane, dtype=np.float32)
-    for k, layer in enumerate(layers):
-        out[k] = layer
-    out[len(layers):] = bits
     return out
 
 
@@ -467,6 +441,11 @@ def _confirm(flagged, mon, base, by_forest, by_surface, ndvi, nbr, mndwi, bsi, b
                                                                          evidence_looks)
     path = (PATH_FOREST_LOSS * (evidence_looks & by_forest).any(axis=0)
             + PATH_MINING_SURFACE * (evidence_looks & by_surface).any(axis=0))
+    # What the ground became by the latest evidence look: a mine felled before it was dug reads
+    # as a clearing in the median over its looks, not in the latest one.
+    has_evidence = evidence_looks.any(axis=0)
+    latest = (n_looks - 1 - evidence_looks[::-1].argmax(axis=0))[None]
+    latest_ground = mining_ground(*(np.take_along_axis(band, latest, axis=0)[0] for band in bands))
     nominal = confidence >= CONFIDENCE_NOMINAL
     onset = np.where(nominal, first, np.where(confidence == CONFIDENCE_LOW, last_clear, -1))
     return {
@@ -480,6 +459,7 @@ def _confirm(flagged, mon, base, by_forest, by_surface, ndvi, nbr, mndwi, bsi, b
         "post_mndwi": post_mndwi,
         "post_bsi": post_bsi,
         "path": path,
+        "latest_ground": np.where(has_evidence, latest_ground, np.nan).astype(np.float32),
         "post_bands": np.stack(post_bands) if post_bands else np.zeros((0,) + flagged.shape[1:], np.float32),
         "prior_look": _prior_look(base | mon, flagged, onset),
         "bits": np.packbits(evidence_looks, axis=0),

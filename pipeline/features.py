@@ -14,6 +14,8 @@ Layers used (names as in :data:`pipeline.change.FIELDS`):
 - ``baseline_ndvi``, ``baseline_mndwi``: the baseline cover, read inside and around the scar.
 - ``water``: 1 where the baseline is permanent water (rivers, lakes); ``water_seen`` (optional):
   1 where any baseline look saw open water.
+- ``latest_mining_ground`` (optional): 1 where the latest look of the change shows a pond or
+  sediment (:func:`mining_ground`), 0 where it shows other ground; read on scar pixels only.
 - ``base_red, base_swir16`` (optional): baseline reflectance, for older sediment (of earlier
   pits) around the scar; without them that share reads 0.
 
@@ -45,7 +47,7 @@ FEATURES = (
     "red_swir1", "nir_swir1", "swir2_swir1", "blue_red",
     # composition (shares of the scar's pixels)
     "water_share", "bare_share", "sediment_share", "burnt_share", "veg_share",
-    "pond_red_green",
+    "pond_red_green", "latest_mining_gain",
     # texture
     "ndvi_iqr", "brightness_cv", "brightness_roughness",
     # shape
@@ -75,6 +77,30 @@ def sediment_pixels(red: np.ndarray, swir16: np.ndarray, ndvi: np.ndarray, where
     not (wet sediment and overburden-mixed ground fall under any fixed visible reflectance).
     ``where``: a further condition on the pixels (the callers: not water, not char)."""
     return (ndvi < BARE_NDVI_MAX) & (_ratio(red, swir16) >= SEDIMENT_RED_SWIR1_MIN) & where
+
+
+def surface_classes(blue, green, red, nir, swir16, swir22):
+    """(water, bare, burnt, sediment): bool arrays of what reflectance pixels show. Open water
+    (a pond, a river): MNDWI over WATER_MNDWI_MIN and NDVI under WATER_NDVI_MAX; bare: NDVI under
+    BARE_NDVI_MAX and not water; burnt (char): NBR and visible brightness both low, not water;
+    sediment: :func:`sediment_pixels` of ground neither water nor char."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ndvi = _ratio(nir - red, nir + red)
+        mndwi = _ratio(green - swir16, green + swir16)
+        nbr = _ratio(nir - swir22, nir + swir22)
+        water = (mndwi > WATER_MNDWI_MIN) & (ndvi < WATER_NDVI_MAX)
+        bare = (ndvi < BARE_NDVI_MAX) & ~water
+        burnt = (nbr < BURNT_NBR_MAX) & ((blue + green + red) / 3 < BURNT_VIS_MAX) & ~water
+        sediment = sediment_pixels(red, swir16, ndvi, ~water & ~burnt)
+    return water, bare, burnt, sediment
+
+
+def mining_ground(blue, green, red, nir, swir16, swir22) -> np.ndarray:
+    """bool: what alluvial mining leaves, by the same tests as the features: open water (a pond)
+    or sediment (:func:`surface_classes`). The change stage applies it to the latest look of each
+    changed pixel (``latest_mining_ground``)."""
+    water, _, _, sediment = surface_classes(blue, green, red, nir, swir16, swir22)
+    return water | sediment
 
 
 def _iqr(values: np.ndarray) -> float:
@@ -145,10 +171,7 @@ def spectral_features(post: np.ndarray) -> dict[str, float]:
     mndwi = _ratio(g - s1, g + s1)
     nbr = _ratio(n - s2, n + s2)
     bsi = _ratio((s1 + r) - (n + b), (s1 + r) + (n + b))
-    water = (mndwi > WATER_MNDWI_MIN) & (ndvi < WATER_NDVI_MAX)
-    bare = (ndvi < BARE_NDVI_MAX) & ~water
-    burnt = (nbr < BURNT_NBR_MAX) & (vis < BURNT_VIS_MAX) & ~water
-    sediment = sediment_pixels(r, s1, ndvi, ~water & ~burnt)
+    water, bare, burnt, sediment = surface_classes(b, g, r, n, s1, s2)
     land = ~water
     out = {
         "vis_brightness": _median(vis[land], _median(vis)),
@@ -216,6 +239,24 @@ def context_features(layers: dict[str, np.ndarray], mask: np.ndarray, resolution
             "ring_sediment_fraction": ring_sediment}
 
 
+def latest_mining_gain(layers: dict[str, np.ndarray], mask: np.ndarray, spectral: dict[str, float]) -> float:
+    """Mining ground gained after the post-change median: the share of the scar's pixels whose
+    latest look of the change shows a pond or sediment (``latest_mining_ground``, see
+    :func:`mining_ground`) minus the share of them in the post-change surface (``water_share`` +
+    ``sediment_share``). The post-change surface is a median over every look that shows the
+    change, so ground felled weeks before it was dug weighs in it and can read as a clearing;
+    the latest look does not forget the digging. In a single look or a composite the latest
+    look is the post-change surface itself and the gain is 0 (as without the layer): the
+    feature says something only where a series says it, and the same thing in every sensor."""
+    if "latest_mining_ground" not in layers:
+        return 0.0
+    values = np.asarray(layers["latest_mining_ground"], dtype=float)[mask]
+    values = values[np.isfinite(values)]
+    if not values.size:
+        return 0.0
+    return float(values.mean() - spectral.get("water_share", 0.0) - spectral.get("sediment_share", 0.0))
+
+
 def scar_features(layers: dict[str, np.ndarray], mask: np.ndarray, resolution_m: float) -> dict[str, float]:
     """Every FEATURES value of one scar.
 
@@ -241,6 +282,7 @@ def scar_features(layers: dict[str, np.ndarray], mask: np.ndarray, resolution_m:
     post_img = np.stack([np.asarray(layers[k], dtype=float) for k in POST_BANDS])
     out = dict.fromkeys(FEATURES, 0.0)
     out.update(spectral_features(post_img[:, mask]))
+    out["latest_mining_gain"] = latest_mining_gain(layers, mask, out)
     vis_img = post_img[:3].mean(axis=0)
     out["brightness_roughness"] = _roughness(vis_img, mask)
     out.update(shape_features(mask, resolution_m))

@@ -279,3 +279,25 @@ def test_with_three_sensor_families_each_that_saw_the_change_must_flag_it():
     assert disagree["n_flagged"] == 3 and disagree["confidence"] == CONFIDENCE_NOMINAL
     agree = pixel([LOSS, LOSS, LOSS, LOSS], families=families)
     assert agree["confidence"] == CONFIDENCE_HIGH
+
+
+# Worked mining ground: bare, red nearly as bright as SWIR1 (red/SWIR1 0.75; features.sediment_pixels).
+SEDIMENT = {"ndvi": 0.1, "nbr": 0.05, "mndwi": -0.23, "bsi": 0.1, "blue": 0.12, "green": 0.15, "red": 0.18,
+            "nir": 0.22, "swir16": 0.24, "swir22": 0.2}
+
+
+def test_the_latest_look_of_a_mine_felled_before_it_was_dug_shows_the_pit():
+    """Felled twice, then dug: the evidence median is the felled ground's (a clearing's spectrum),
+    the latest evidence look keeps the pit (``latest_mining_ground``); the reverse order, and
+    felled ground alone, do not; no change has no value; a single flagged look is its own latest."""
+    felled_then_dug = pixel([LOSS, LOSS, SEDIMENT])
+    assert felled_then_dug["confidence"] == CONFIDENCE_HIGH
+    assert felled_then_dug["post_red"] == pytest.approx(LOSS["red"])      # the median reads slash
+    assert felled_then_dug["latest_mining_ground"] == 1.0
+    assert pixel([SEDIMENT, SEDIMENT, LOSS])["latest_mining_ground"] == 0.0
+    assert pixel([LOSS, LOSS, LOSS])["latest_mining_ground"] == 0.0
+    assert np.isnan(pixel([FOREST, FOREST])["latest_mining_ground"])
+    assert pixel([FOREST, SEDIMENT])["confidence"] == CONFIDENCE_LOW
+    assert pixel([FOREST, SEDIMENT])["latest_mining_ground"] == 1.0
+    # a cloudy last look is not a look of the change: the latest clear one counts
+    assert pixel([LOSS, SEDIMENT, SEDIMENT, None])["latest_mining_ground"] == 1.0

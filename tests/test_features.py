@@ -166,3 +166,25 @@ def test_hull_measures_from_the_rows_outer_pixels_equal_those_of_every_pixel():
             assert _hull_measures(mask) == every_pixel(mask)
             checked += 1
     assert checked > 300
+
+
+def test_latest_mining_gain_is_what_the_latest_look_adds_to_the_median():
+    """A pit felled first: the median over its looks is slash and bare soil (no sediment), the
+    latest look shows sediment on 3/4 of it: gain 0.75. When the latest look shows what the median
+    shows (a composite, a single look, a mine dug at once) the gain is 0, and without the layer too."""
+    from pipeline.features import mining_ground
+
+    yy, xx = np.mgrid[:60, :60]
+    scar = (np.abs(yy - 30) < 16) & (np.abs(xx - 30) < 16)
+    slash = np.array([0.05, 0.07, 0.09, 0.17, 0.25, 0.16])        # bare soil and dead wood: red/SWIR1 0.36
+    felled = _layers(_paint(scar.shape, (slash, scar)), scar)
+    dug = scar & (xx < 30 + 8)
+    latest = _paint(scar.shape, (slash, scar), (SEDIMENT, dug))
+    assert scar_features(felled, scar, 10.0)["sediment_share"] == 0
+    felled["latest_mining_ground"] = np.where(scar, mining_ground(*latest), np.nan)
+    assert scar_features(felled, scar, 10.0)["latest_mining_gain"] == pytest.approx(dug.sum() / scar.sum())
+
+    pit = _layers(_paint(scar.shape, (SEDIMENT, scar)), scar)
+    assert scar_features(pit, scar, 10.0)["latest_mining_gain"] == 0.0            # no layer
+    pit["latest_mining_ground"] = np.where(scar, mining_ground(*_paint(scar.shape, (SEDIMENT, scar))), np.nan)
+    assert scar_features(pit, scar, 10.0)["latest_mining_gain"] == pytest.approx(0.0)
