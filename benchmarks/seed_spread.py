@@ -15,9 +15,12 @@ rule, alerts, the same polygons), scoring them with each benchmark's own scorer:
 
 For the bundled model's seed (0) the figures equal those of the benchmarks themselves (checked
 on main 513b4da: blind seeds 1–4, bench_sites seed 0, bench_detection 4 scenes). To compare two
-versions of the features, run it on both commits.
+versions of the features, run it on both commits; ``--detections FILE`` keeps the detections in a
+pickle, so the second commit classifies the very same ones (detection is the slow part; a
+commit that does not read a layer the other added ignores it).
 
     python benchmarks/seed_spread.py --train-seeds 0 1 2 3 4 5 --blind-seeds 1 2 3 4
+    python benchmarks/seed_spread.py --train-seeds 0 1 2 3 4 5 --blind-seeds 1 2 3 4 5 6 7 8 --detections /tmp/det.pkl
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import pickle
 import shutil
 import sys
 import time
@@ -191,11 +195,23 @@ def main(argv=None) -> int:
     ap.add_argument("--detection-scenes", type=int, default=4, help="bench_detection scenes; 0: none")
     ap.add_argument("--work", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp")) / "cec-seed-spread")
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results_seeds.json")
+    ap.add_argument("--detections", type=Path, default=None,
+                    help="pickle of the detections: written after detecting, read instead of detecting when it "
+                         "exists (to classify the same detections with two versions of the sampler or features; "
+                         "a pickle is code: only load one you wrote)")
     args = ap.parse_args(argv)
     started = time.monotonic()
-    blind = blind_detections(args.blind_seeds, args.work / "blind") if args.blind_seeds else []
-    sites = sites_detections(args.sites_seed, args.work) if args.sites_seed >= 0 else None
-    generator = generator_detections(args.detection_scenes) if args.detection_scenes else []
+    if args.detections is not None and args.detections.exists():
+        with args.detections.open("rb") as f:
+            blind, sites, generator = pickle.load(f)
+    else:
+        blind = blind_detections(args.blind_seeds, args.work / "blind") if args.blind_seeds else []
+        sites = sites_detections(args.sites_seed, args.work) if args.sites_seed >= 0 else None
+        generator = generator_detections(args.detection_scenes) if args.detection_scenes else []
+        if args.detections is not None:
+            args.detections.parent.mkdir(parents=True, exist_ok=True)
+            with args.detections.open("wb") as f:
+                pickle.dump((blind, sites, generator), f)
     library = SpectralLibrary.from_csv(ENDMEMBERS)
     per_seed = []
     for seed in args.train_seeds:
