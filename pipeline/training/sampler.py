@@ -3,9 +3,10 @@
 The classifier must not learn one scene generator. Each sample here draws, independently:
 
 - the sensor (Sentinel-2 at 10 m, Landsat at 30 m) and the observation regime (``single``: one
-  look after the change, as in a two-look run; ``dense``: the median of a few looks of a series, and its latest look;
-  ``composite``: a median composite of the evolving surface, half of them over a period that
-  straddles the change, so the composite mixes the surface before and after it pixel by pixel);
+  look after the change, as in a two-look run; ``dense``: the median of a few looks of a series,
+  and its latest look; ``composite``: a median composite of the evolving surface, half of them
+  over a period that straddles the change, so the composite mixes the surface before and after
+  it pixel by pixel);
 - per-scene band gains, offsets, haze and noise;
 - the surface make-up of its class, mixed per pixel from an endmember library of *real* spectra
   (``data/endmembers/spectra.csv``, see :mod:`pipeline.training.endmembers`), each draw tilted
@@ -59,7 +60,8 @@ STRADDLE_SHARE = 0.5
 # pit from a clearing (``latest_mining_gain``); a single look or a composite of ground still
 # mostly felled is a clearing to any observer, and teaching the model otherwise makes it call
 # clearings mining (over six training seeds on the blind scenes, felled mines in every regime:
-# clearings called mining 16 -> 37, false mining alerts 99 -> 162; in dense series only: 29, 114).
+# clearings called mining 16 -> 37, false mining alerts 99 -> 162; in dense series only: 29, 114;
+# README, Models).
 FELLED_SHARE = 1 / 3
 HAZE_SHAPE = np.array([1.0, 0.8, 0.6, 0.4, 0.15, 0.08])        # additive haze, by band
 # Char and ash: no burnt scar is in the real imagery at hand; typical post-fire reflectance of
