@@ -57,6 +57,11 @@ FEATURES = (
 )
 
 
+def context_px(pixel_m: float) -> int:
+    """CONTEXT_M in pixels: every pixel a scar's features can depend on lies within it."""
+    return int(np.ceil(CONTEXT_M / pixel_m))
+
+
 def _ratio(a, b):
     return a / np.maximum(b, EPS)
 
@@ -85,13 +90,16 @@ def surface_classes(blue, green, red, nir, swir16, swir22):
     BARE_NDVI_MAX and not water; burnt (char): NBR and visible brightness both low, not water;
     sediment: :func:`sediment_pixels` of ground neither water nor char."""
     with np.errstate(invalid="ignore", divide="ignore"):
-        ndvi = _ratio(nir - red, nir + red)
-        mndwi = _ratio(green - swir16, green + swir16)
-        nbr = _ratio(nir - swir22, nir + swir22)
-        water = (mndwi > WATER_MNDWI_MIN) & (ndvi < WATER_NDVI_MAX)
-        bare = (ndvi < BARE_NDVI_MAX) & ~water
-        burnt = (nbr < BURNT_NBR_MAX) & ((blue + green + red) / 3 < BURNT_VIS_MAX) & ~water
-        sediment = sediment_pixels(red, swir16, ndvi, ~water & ~burnt)
+        return _classes(_ratio(nir - red, nir + red), _ratio(green - swir16, green + swir16),
+                        _ratio(nir - swir22, nir + swir22), (blue + green + red) / 3, red, swir16)
+
+
+def _classes(ndvi, mndwi, nbr, vis, red, swir16):
+    """:func:`surface_classes` from the indices and visible brightness already at hand."""
+    water = (mndwi > WATER_MNDWI_MIN) & (ndvi < WATER_NDVI_MAX)
+    bare = (ndvi < BARE_NDVI_MAX) & ~water
+    burnt = (nbr < BURNT_NBR_MAX) & (vis < BURNT_VIS_MAX) & ~water
+    sediment = sediment_pixels(red, swir16, ndvi, ~water & ~burnt)
     return water, bare, burnt, sediment
 
 
@@ -171,7 +179,7 @@ def spectral_features(post: np.ndarray) -> dict[str, float]:
     mndwi = _ratio(g - s1, g + s1)
     nbr = _ratio(n - s2, n + s2)
     bsi = _ratio((s1 + r) - (n + b), (s1 + r) + (n + b))
-    water, bare, burnt, sediment = surface_classes(b, g, r, n, s1, s2)
+    water, bare, burnt, sediment = _classes(ndvi, mndwi, nbr, vis, r, s1)
     land = ~water
     out = {
         "vis_brightness": _median(vis[land], _median(vis)),

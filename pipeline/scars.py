@@ -33,7 +33,7 @@ from .change import (
     PATH_MINING_SURFACE,
     PATH_NAMES,
 )
-from .features import CONTEXT_M, FEATURES, scar_features
+from .features import FEATURES, context_px, scar_features
 
 # 8-connectivity: diagonal neighbours belong to the same scar.
 CONNECTIVITY = np.ones((3, 3), dtype=bool)
@@ -241,12 +241,10 @@ def channel_belt(change: dict[str, np.ndarray], dist_water_m: np.ndarray, mask: 
         return belt
     labels, n = ndimage.label(mask, structure=CONNECTIVITY)
     water = permanent_water(change)
-    margin = int(np.ceil(CONTEXT_M / pixel_m))
+    margin = context_px(pixel_m)
     boxes = ndimage.find_objects(labels)
     for label in np.unique(labels[candidates]):
-        rows, cols = boxes[label - 1]
-        window = (slice(max(rows.start - margin, 0), rows.stop + margin),
-                  slice(max(cols.start - margin, 0), cols.stop + margin))
+        window = context_window(boxes[label - 1], margin)
         component = labels[window] == label
         belt[window] |= component_belt(water[window], component, candidates[window], pixel_m, min_px)
     return belt
@@ -338,17 +336,23 @@ EVIDENCE = ("area_ha", "delta_ndvi", "delta_nbr", "water_fraction", "bare_fracti
             "near_river_fraction", "onset_spread_looks", "onset_water_corr")
 
 
+def context_window(box: tuple[slice, slice], margin: int) -> tuple[slice, slice]:
+    """A scar's bounding box (``ndimage.find_objects``) grown by ``margin`` pixels, clipped at the
+    grid's top and left (slicing clips the bottom and right)."""
+    return tuple(slice(max(b.start - margin, 0), b.stop + margin) for b in box)
+
+
 def window_features(change: dict[str, np.ndarray], labels: np.ndarray, pixel_m: float) -> pd.DataFrame:
     """FEATURES of every labelled scar, each computed on its own window: the scar's bounding box
     plus features.CONTEXT_M of context (so scars can be streamed window by window)."""
-    margin = int(np.ceil(CONTEXT_M / pixel_m))
+    margin = context_px(pixel_m)
     planes = {k: v for k, v in change.items() if np.ndim(v) == 2}
     rows = []
     for label, box in enumerate(ndimage.find_objects(labels), start=1):
         if box is None:
             rows.append(dict.fromkeys(FEATURES, 0.0))
             continue
-        window = tuple(slice(max(b.start - margin, 0), b.stop + margin) for b in box)
+        window = context_window(box, margin)
         layers = {k: v[window] for k, v in planes.items()}
         rows.append(scar_features(layers, labels[window] == label, pixel_m))
     return pd.DataFrame(rows, columns=list(FEATURES))
@@ -369,9 +373,10 @@ def water_distance_m(change: dict[str, np.ndarray], pixel_m: float) -> np.ndarra
     return np.full(water.shape, MAX_WATER_DISTANCE_M)
 
 
-def _dilate_square(mask: np.ndarray, radius: int) -> np.ndarray:
-    """bool: ``mask`` dilated by a (2 radius + 1)² square (Chebyshev distance ≤ ``radius``)."""
-    if radius <= 0:
+def dilate_square(mask: np.ndarray, radius: int) -> np.ndarray:
+    """bool: ``mask`` dilated by a (2 radius + 1)² square (Chebyshev distance ≤ ``radius``;
+    separable, linear in the window's size)."""
+    if radius <= 0 or not mask.any():
         return mask.copy()
     grown = ndimage.maximum_filter1d(mask.view(np.uint8), 2 * radius + 1, axis=0, mode="constant")
     return ndimage.maximum_filter1d(grown, 2 * radius + 1, axis=1, mode="constant").astype(bool)
@@ -398,9 +403,9 @@ def river_water(water: np.ndarray, scar: np.ndarray, pixel_m: float) -> np.ndarr
     the grid's edge count as the ring (the water runs out of sight there). The window is the
     scar's box plus the context margin, clipped to the grid: the context reaches the window's
     border only on the ring or on the grid's edge."""
-    margin = int(np.ceil(CONTEXT_M / pixel_m))
-    context = _dilate_square(scar, margin)
-    ring = context & ~_dilate_square(scar, margin - 1)
+    margin = context_px(pixel_m)
+    context = dilate_square(scar, margin)
+    ring = context & ~dilate_square(scar, margin - 1)
     border = np.zeros(context.shape, dtype=bool)
     border[[0, -1], :] = border[:, [0, -1]] = True
     ring |= context & border
@@ -427,12 +432,10 @@ def near_river_fractions(change: dict[str, np.ndarray], labels: np.ndarray, inde
     if not todo.size:
         return out
     water = permanent_water(change)
-    margin = int(np.ceil(CONTEXT_M / pixel_m))
+    margin = context_px(pixel_m)
     boxes = ndimage.find_objects(labels)
     for i in todo:
-        rows, cols = boxes[index[i] - 1]
-        window = (slice(max(rows.start - margin, 0), rows.stop + margin),
-                  slice(max(cols.start - margin, 0), cols.stop + margin))
+        window = context_window(boxes[index[i] - 1], margin)
         scar = labels[window] == index[i]
         out[i] = near_river(water[window], scar, pixel_m)[scar].mean()
     return out

@@ -25,7 +25,6 @@ their context ring, not with the area.
 
 from __future__ import annotations
 
-import math
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -40,13 +39,14 @@ from scipy.spatial import cKDTree
 
 from .aoi import ZONE_BUFFER, ZONE_INSIDE
 from .change import CONFIDENCE_LOW
-from .features import CONTEXT_M
+from .features import context_px
 from .scars import (
     CONNECTIVITY,
     ISOLATION_M,
     MAX_WATER_DISTANCE_M,
     belt_candidates,
     component_belt,
+    dilate_square,
     find_scars,
     permanent_water,
 )
@@ -55,11 +55,6 @@ ZONE_LAYER = "zone_index"
 CONTEXT_LAYERS = ("baseline_ndvi", "baseline_mndwi", "water", "water_seen", "base_blue", "base_green", "base_red")
 """The layers :func:`pipeline.features.context_features` reads around a scar (the post-change
 bands are read on the scar's own pixels only, which are candidates)."""
-
-
-def context_px(pixel_m: float) -> int:
-    """The context margin in pixels: every pixel a scar's features can depend on lies within it."""
-    return int(math.ceil(CONTEXT_M / pixel_m))
 
 
 @dataclass
@@ -129,14 +124,6 @@ def _may_be_scars(mask: np.ndarray, min_px: float, open_edges: tuple[bool, bool,
     return keep[labels]
 
 
-def _dilate_square(mask: np.ndarray, radius: int) -> np.ndarray:
-    """bool: ``mask`` dilated by a (2 radius + 1)² square (separable, linear in the block size)."""
-    if radius <= 0 or not mask.any():
-        return mask.copy()
-    grown = ndimage.maximum_filter1d(mask.view(np.uint8), 2 * radius + 1, axis=0, mode="constant")
-    return ndimage.maximum_filter1d(grown, 2 * radius + 1, axis=1, mode="constant").astype(bool)
-
-
 def block_candidates(layers: dict[str, np.ndarray], zone: np.ndarray, row0: int, col0: int, width: int,
                      core: tuple[slice, slice] | None = None, open_edges: tuple[bool, bool, bool, bool] = (False,) * 4,
                      min_px: float = 0.0, margin_px: int = 0) -> Candidates:
@@ -161,7 +148,7 @@ def block_candidates(layers: dict[str, np.ndarray], zone: np.ndarray, row0: int,
     core_layers = {k: np.asarray(v)[..., core[0], core[1]] for k, v in layers.items() if k in ("water", "water_seen")}
     wr, wc = np.nonzero(_water_edges(permanent_water(core_layers)))
     water = (wr + core[0].start + row0).astype(np.int64) * width + (wc + core[1].start + col0)
-    context = _dilate_square(_may_be_scars(mask, min_px, open_edges), margin_px) & ~mask & in_core
+    context = dilate_square(_may_be_scars(mask, min_px, open_edges), margin_px) & ~mask & in_core
     cr, cc = np.nonzero(context)
     context_index = (cr + row0).astype(np.int64) * width + (cc + col0)
     context_values = {name: np.ascontiguousarray(layers[name][cr, cc]) for name in CONTEXT_LAYERS if name in layers}

@@ -17,8 +17,8 @@ from pipeline.change import CONFIDENCE_LOW, CONFIDENCE_NOMINAL, FIELDS, PATH_MIN
 from pipeline.classify import river_dynamics
 from pipeline.model import AreaDetection
 from pipeline.scars import find_scars, river_water
-from pipeline.streaming import context_px, find_scars_sparse, merge_candidates
-from pipeline.windows import chunk_origins, reduce_block, window_geometry
+from pipeline.streaming import find_scars_sparse, merge_candidates
+from .helpers import chunk_parts
 
 SIDE_M = 3000.0
 X0, Y0 = 380000.0, 8562000.0
@@ -140,16 +140,8 @@ def test_a_river_is_long_and_runs_out_of_the_ring_a_pond_does_not():
 
 def _streamed(layers: dict, transform: Affine, chunk: int) -> pd.DataFrame:
     shape = layers["confidence"].shape
-    pixel_m = abs(transform.a)
-    halo = context_px(pixel_m)
     zones = [(shapely.box(X0, Y0 - SIDE_M, X0 + SIDE_M, Y0), 1)]
-    min_px = MIN_AREA_HA / (pixel_m * pixel_m / 1e4)
-    parts = []
-    for r0, rows in chunk_origins(shape[0], chunk):
-        for c0, cols in chunk_origins(shape[1], chunk):
-            geometry = window_geometry(shape, r0, c0, rows, cols, halo)
-            block = {k: v[(..., *geometry.read)] for k, v in layers.items()}
-            parts.append(reduce_block(block, geometry, zones, transform, shape[1], min_px, halo))
+    parts = chunk_parts(layers, chunk, zones, transform, MIN_AREA_HA)
     return find_scars_sparse(merge_candidates(parts[::-1]), shape, transform, CONFIDENCE_LOW, MIN_AREA_HA)
 
 

@@ -25,13 +25,14 @@ from pipeline import streaming
 from pipeline.scars import find_scars
 from pipeline.streaming import (
     Candidates,
-    context_px,
     find_scars_sparse,
     label_points,
     merge_candidates,
     rasterize_window,
 )
-from pipeline.windows import chunk_origins, reduce_block, window_geometry
+from pipeline.windows import chunk_origins
+
+from .helpers import chunk_parts
 
 TRANSFORM = Affine(10.0, 0, 500000.0, 0, -10.0, 8600000.0)
 SHAPE = (260, 300)
@@ -110,18 +111,8 @@ def _shapes() -> list[tuple]:
 
 
 def _chunk_parts(layers: dict[str, np.ndarray], chunk: int, shapes: list[tuple]) -> list[Candidates]:
-    """What the pipeline's window tasks reduce each chunk to (its block: the chunk and its halo,
-    cut here from whole-grid layers instead of computed from pixels), in raster order."""
-    shape = layers["confidence"].shape
-    halo = context_px(abs(TRANSFORM.a))
-    min_px = MIN_AREA_HA / (abs(TRANSFORM.a * TRANSFORM.e) / 1e4)
-    parts = []
-    for r0, rows in chunk_origins(shape[0], chunk):
-        for c0, cols in chunk_origins(shape[1], chunk):
-            geometry = window_geometry(shape, r0, c0, rows, cols, halo)
-            block = {k: v[(..., *geometry.read)] for k, v in layers.items()}
-            parts.append(reduce_block(block, geometry, shapes, TRANSFORM, shape[1], min_px, halo))
-    return parts
+    """What the pipeline's window tasks reduce each chunk to, in raster order."""
+    return chunk_parts(layers, chunk, shapes, TRANSFORM, MIN_AREA_HA)
 
 
 def _streamed(layers: dict[str, np.ndarray], chunk: int) -> Candidates:
