@@ -6,7 +6,8 @@ monitoring look, and both feed one alert stream:
 
 *Forest loss* (:data:`PATH_FOREST_LOSS`): the pixel was forest in the baseline, and NDVI falls
 below the reference by at least ``ndvi_drop_min`` and by ``drop_sigma`` times the pixel's own
-spread, and NBR falls too.
+spread, and NBR falls too; or, for forest felled under a green cover (pasture or crop already
+growing at the first look), NDVI falls by half that and NBR by ``grass_nbr_drop_min``.
 
 *New mining surface* (:data:`PATH_MINING_SURFACE`): the look shows what alluvial mining leaves
 (bright bare sediment or gravel, or a turbid or clear pond, :func:`mining_surface`) on ground
@@ -112,6 +113,15 @@ class ChangeParams:
     drop_sigma: float = 4.0
     persistence_min: float = 0.6
     high_min_looks: int = 3
+    grass_nbr_drop_min: float = 0.25
+    """NBR fall from which forest lost under a green cover (pasture sown at once, grass or crop by
+    the first look) is forest loss although its NDVI fell by only half of the NDVI test's
+    threshold: closed canopy has NBR ≈ 0.6–0.7, pasture and crops ≈ 0.3–0.45, because felling
+    removes the shade and water of the crowns that keep SWIR2 low, while green grass keeps NDVI at
+    0.6–0.7 (a fall of 0.1–0.2). Drought, phenology and selective logging lower a forest's NBR by
+    about 0.05–0.15."""
+    grass_ndvi_share: float = 0.5
+    """Share of the NDVI test's threshold that the NDVI fall must reach on the NBR test."""
     vegetated_ndvi_min: float = 0.4
     """Baseline NDVI from which ground counts as vegetated for the mining-surface path: by linear
     mixing of bare ground (~0.1) and closed canopy (~0.85), 0.4 is about half green cover; below
@@ -287,10 +297,12 @@ def flag_looks(ndvi, nbr, mndwi, blue, red, nir, swir16, base, mon, base_ndvi, b
     flagged where it is a monitoring look whose NDVI fell from the baseline median by at least
     the larger of ``ndvi_drop_min`` and ``drop_sigma`` robust spreads (1.4826 × the median
     absolute deviation ``deviation``, at least MIN_SPREAD), and then: on baseline forest, its NBR
-    fell by ``nbr_drop_min`` (forest-loss path); on ground vegetated in the baseline and never
-    seen under water, it shows mining surface (:func:`mining_surface`). Forest: baseline NDVI at
-    least ``forest_ndvi_min`` and MNDWI below 0; vegetated: NDVI at least ``vegetated_ndvi_min``
-    (old pits, bare fields, channels and sandbars are not new surface).
+    fell by ``nbr_drop_min`` (forest-loss path; also where NDVI fell by only ``grass_ndvi_share``
+    of that threshold but NBR by ``grass_nbr_drop_min``: forest felled under green cover); on
+    ground vegetated in the baseline and never seen under water, it shows mining surface
+    (:func:`mining_surface`). Forest: baseline NDVI at least ``forest_ndvi_min`` and MNDWI below
+    0; vegetated: NDVI at least ``vegetated_ndvi_min`` (old pits, bare fields, channels and
+    sandbars are not new surface).
 
     The same booleans as those numpy expressions (:func:`hazy`, :func:`mining_surface`), float32
     arithmetic and thresholds rounded to float32 as numpy does, without a (time, y, x) temporary
@@ -314,7 +326,8 @@ def flag_looks(ndvi, nbr, mndwi, blue, red, nir, swir16, base, mon, base_ndvi, b
                 mon_flat, flat(base_ndvi), flat(base_nbr), flat(base_mndwi), flat(base_blue), flat(base_red),
                 flat(base_swir16), flat(deviation),
                 f32(params.forest_ndvi_min), f32(params.vegetated_ndvi_min), f32(params.ndvi_drop_min),
-                f32(params.drop_sigma), f32(params.nbr_drop_min), f32(1.4826), f32(MIN_SPREAD),
+                f32(params.drop_sigma), f32(params.nbr_drop_min), f32(params.grass_nbr_drop_min),
+                f32(params.grass_ndvi_share), f32(1.4826), f32(MIN_SPREAD),
                 f32(HAZE_BLUE_RISE_MIN), f32(HAZE_NDVI_MIN), f32(SURFACE_NDVI_MAX), f32(SEDIMENT_ALBEDO_MIN),
                 f32(POND_MNDWI_MIN), f32(POND_SWIR16_MAX),
                 flagged, by_forest, by_surface, forest, water, water_seen, n_base)
@@ -327,9 +340,9 @@ def flag_looks(ndvi, nbr, mndwi, blue, red, nir, swir16, base, mon, base_ndvi, b
 @numba.njit(cache=True, nogil=True)
 def _flag_looks(ndvi, nbr, mndwi, blue, red, nir, swir16, base, mon, base_ndvi, base_nbr, base_mndwi, base_blue,
                 base_red, base_swir16, deviation, forest_min, vegetated_min, drop_min, drop_sigma, nbr_drop_min,
-                mad_scale, min_spread, haze_rise_min, haze_ndvi_min, surface_ndvi_max, albedo_min, pond_mndwi_min,
-                pond_swir16_max, flagged, by_forest, by_surface, forest, water, water_seen,
-                n_base):  # pragma: no cover - compiled
+                grass_nbr_drop_min, grass_share, mad_scale, min_spread, haze_rise_min, haze_ndvi_min,
+                surface_ndvi_max, albedo_min, pond_mndwi_min, pond_swir16_max, flagged, by_forest, by_surface,
+                forest, water, water_seen, n_base):  # pragma: no cover - compiled
     n_looks, n_pixels = ndvi.shape
     zero = np.float32(0.0)
     three = np.float32(3.0)
@@ -378,11 +391,14 @@ def _flag_looks(ndvi, nbr, mndwi, blue, red, nir, swir16, base, mon, base_ndvi, 
                     and v_ndvi > haze_ndvi_min and v_mndwi < zero):
                 mon[t, p] = False
                 continue
-            if not (b_ndvi - v_ndvi >= threshold):
+            fall = b_ndvi - v_ndvi
+            if not (fall >= threshold * grass_share):
                 continue
-            forest_hit = is_forest and b_nbr - nbr[t, p] >= nbr_drop_min
+            dropped = fall >= threshold
+            nbr_fall = b_nbr - nbr[t, p]
+            forest_hit = is_forest and ((dropped and nbr_fall >= nbr_drop_min) or nbr_fall >= grass_nbr_drop_min)
             surface_hit = False
-            if is_vegetated and v_ndvi < surface_ndvi_max:
+            if dropped and is_vegetated and v_ndvi < surface_ndvi_max:
                 v_nir = nir[t, p]
                 bright = (v_red + v_nir + v_swir16) / three > albedo_min
                 bare = bright and v_red > v_blue and v_swir16 > v_blue

@@ -65,7 +65,10 @@ def _numpy_flags(ndvi, nbr, mndwi, blue, red, nir, swir16, base, mon, base_ndvi,
         vegetated = (n_base > 0) & (base_ndvi >= params.vegetated_ndvi_min) & ~seen_water
         threshold = np.maximum(params.ndvi_drop_min, params.drop_sigma * spread)
         dropped = mon & (base_ndvi - ndvi >= threshold)
-        by_forest = dropped & forest & (base_nbr - nbr >= params.nbr_drop_min)
+        grassed = mon & (base_ndvi - ndvi >= threshold * np.float32(params.grass_ndvi_share))
+        nbr_fall = base_nbr - nbr
+        by_forest = forest & ((dropped & (nbr_fall >= params.nbr_drop_min))
+                              | (grassed & (nbr_fall >= params.grass_nbr_drop_min)))
     by_surface = dropped & vegetated & mining_surface(ndvi, mndwi, blue, red, nir, swir16)
     return mon, (by_forest | by_surface, by_forest, by_surface, forest, water, seen_water & ~forest, n_base)
 
@@ -91,7 +94,8 @@ def test_flag_looks_is_the_numpy_rule_exactly(looks):
     plane += [grid(0, 0.2, 0.01, (30, 40)) for _ in range(3)] + [grid(0, 0.1, 0.01, (30, 40))]
     plane[0][rng.random((30, 40)) < 0.05] = np.nan
     plane[-1][rng.random((30, 40)) < 0.05] = np.nan                   # no usable spread
-    for params in (ChangeParams(), ChangeParams(drop_sigma=1.0, ndvi_drop_min=0.1, nbr_drop_min=0.05)):
+    for params in (ChangeParams(), ChangeParams(drop_sigma=1.0, ndvi_drop_min=0.1, nbr_drop_min=0.05),
+                   ChangeParams(grass_nbr_drop_min=0.15, grass_ndvi_share=0.25)):
         expected_mon, expected = _numpy_flags(ndvi, nbr, mndwi, blue, red, nir, swir16, base, mon, *plane, params)
         got_mon = mon.copy()
         got = flag_looks(ndvi, nbr, mndwi, blue, red, nir, swir16, base, got_mon, *plane, params)

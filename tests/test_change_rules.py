@@ -3,7 +3,8 @@
 Looks are written as sequences of FOREST / LOSS / None (cloudy), after four baseline looks of
 forest; the expected confidence follows from the rule in pipeline/change.py's docstring:
 flagged = a clear monitor look with NDVI down by max(ndvi_drop_min, drop_sigma × spread) and
-NBR down by nbr_drop_min (forest loss; the mining-surface path is in test_science.py), not hazy; confirmed = flagged again by the next clear look;
+NBR down by nbr_drop_min (forest loss; or NDVI down by half that and NBR by grass_nbr_drop_min;
+the mining-surface path is in test_science.py), not hazy; confirmed = flagged again by the next clear look;
 persistent = flagged by at least persistence_min of the clear looks from the first confirmed
 one on; high = persistent, flagged by at least high_min_looks looks, every sensor agreeing.
 """
@@ -109,7 +110,7 @@ def test_ndvi_drop_is_judged_against_the_pixels_own_spread():
     """Baseline NDVI 0.85, 0.65, 0.85, 0.65: median 0.75, MAD 0.1, robust sigma 0.148, × 4 = 0.59.
     A drop to 0.3 (0.45 below the median) passes ndvi_drop_min (0.2) but not 4 sigma."""
     looks = [dict(FOREST, ndvi=0.85), dict(FOREST, ndvi=0.65)] * 2
-    drop = dict(LOSS, ndvi=0.3)
+    drop = dict(LOSS, ndvi=0.3, nbr=0.4)  # NBR falls by less than grass_nbr_drop_min
     arrays = [np.array([[[lk[k]]] for lk in looks + [drop] * 3], dtype=np.float32) for k in INPUTS]
     clear = np.ones((7, 1, 1), bool)
     is_baseline = np.arange(7) < 4
@@ -177,9 +178,26 @@ def test_an_ndvi_drop_of_exactly_ndvi_drop_min_is_a_flag():
     The pixel's own spread is MIN_SPREAD (identical baseline looks): 4 × 0.03 < 0.25."""
     params = ChangeParams(ndvi_drop_min=0.25)
     base = dict(FOREST, ndvi=0.875)
-    dark = dict(FOREST, ndvi=0.625, nbr=0.3)  # canopy gone dark; not bare sediment, not haze
+    dark = dict(FOREST, ndvi=0.625, nbr=0.4375)  # canopy gone dark; not bare sediment, not haze
+    assert FOREST["nbr"] - dark["nbr"] < params.grass_nbr_drop_min  # not forest under green cover
     assert _flat(dark, params, base) == CONFIDENCE_HIGH
     assert _flat(dict(dark, ndvi=0.640625), params, base) == CONFIDENCE_NONE
+
+
+def test_forest_felled_under_green_cover_is_told_by_its_nbr_fall():
+    """Pasture sown at once: NDVI falls by only half the threshold (0.875 -> 0.75 is 0.125, half
+    of 0.25) but NBR by grass_nbr_drop_min (0.625 -> 0.375): the shaded, moist crowns are gone.
+    Just under either bound it is no flag: a seasonal dip or a drier canopy lowers both a little.
+    Baseline ground that was not forest gets nothing from this test."""
+    params = ChangeParams(ndvi_drop_min=0.25, grass_nbr_drop_min=0.25)
+    base = dict(FOREST, ndvi=0.875, nbr=0.625)
+    grass = dict(FOREST, ndvi=0.75, nbr=0.375, red=0.06, swir16=0.25, swir22=0.13)
+    result = pixel([grass] * 3, base=base, params=params)
+    assert result["confidence"] == CONFIDENCE_HIGH and result["detection_path"] == PATH_FOREST_LOSS
+    assert _flat(dict(grass, ndvi=0.765625), params, base) == CONFIDENCE_NONE   # NDVI fall 0.109375
+    assert _flat(dict(grass, nbr=0.390625), params, base) == CONFIDENCE_NONE    # NBR fall 0.234375
+    scrub = dict(base, ndvi=0.625)                                              # under forest_ndvi_min
+    assert _flat(dict(grass, ndvi=0.5), params, scrub) == CONFIDENCE_NONE
 
 
 def test_an_nbr_fall_of_exactly_nbr_drop_min_is_a_flag():
