@@ -113,6 +113,7 @@ TEST_GROUPS: dict[str, tuple[str, ...]] = {
     "state": ("tests/test_state*.py", *_LIFECYCLE_UNIT),
     "files": ("tests/test_files*.py",),
     "batch": ("tests/test_multi_area*.py", "tests/test_batch*.py"),
+    "banks": ("tests/test_banks.py",),
     # the scheduled-run sequence (conftest.run_sequence), without the slow killed-run test
     "sequence": tuple(f"tests/test_lifecycle.py::{name}" for name in (
         "test_growing_window_gives_new_then_ongoing_with_stable_ids",
@@ -237,6 +238,15 @@ MUTANTS: list[Mutant] = [
       "forest_hit = is_forest and ((dropped", "forest_hit = count > 0 and ((dropped",
       "the NBR fall flags any ground, not only baseline forest",
       ["change"]),
+    M("classify-no-river-sand", "pipeline.classify.sklearn_model",
+      "banks = advancing_banks(features) | river_sand(features, classes)", "banks = advancing_banks(features)",
+      "sand by the river that the model calls mining (a bar built over its growth) is issued as mining",
+      ["banks"]),
+    M("banks-river-sand-ignores-own-water", "pipeline.classify.banks",
+      "return (near >= RIVER_NEAR_WATER_MIN) & (own_water < RIVER_OWN_WATER_MAX)",
+      "return near >= RIVER_NEAR_WATER_MIN",
+      "a pit by the river with ponds of its own is taken for the river's sand (and an other one silenced)",
+      ["banks"]),
     M("features-latest-gain-without-median", "pipeline.features",
       'return float(values.mean() - spectral.get("water_share", 0.0) - spectral.get("sediment_share", 0.0))',
       "return float(values.mean())",

@@ -130,9 +130,9 @@ class DetectionConfig(_Strict):
     natural_loss: Literal["suppress", "other"] = Field(
         "suppress",
         description="Natural change at the river's edge: eroding banks (told by how the loss "
-        "advanced from the water) and scars of class `other` lying mostly within 60 m of water "
-        "and holding no water of their own (bars buried by sand, slumping banks): not issued "
-        "(`suppress`), or issued with class `other`.",
+        "advanced from the water) and scars of class `other` or `mining` lying mostly within 60 m "
+        "of a river and holding no water of their own (bars buried by sand, slumping banks): not "
+        "issued (`suppress`), or issued with class `other`.",
     )
 
 

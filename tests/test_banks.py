@@ -1,6 +1,7 @@
-"""The river-dynamics rule tells a river from old mining ponds (pipeline.classify.banks,
-scars.river_water): an ``other`` scar that lies by a river with no water of its own is the river's
-doing and is not issued; the same scar beside a field of older flooded pits is issued. The ground
+"""The river-dynamics rules tell a river from old mining ponds (pipeline.classify.banks,
+scars.river_water): an ``other`` or ``mining`` scar that lies by a river with no water of its own
+is the river's doing and is not issued; the same scar beside a field of older flooded pits is
+issued. The ground
 is drawn in metres and rasterised at 10 m and at 30 m, and streamed in small chunks."""
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from affine import Affine
 
 from pipeline.batch import classify_area
 from pipeline.change import CONFIDENCE_LOW, CONFIDENCE_NOMINAL, FIELDS, PATH_MINING_SURFACE, n_fields
-from pipeline.classify import river_dynamics
+from pipeline.classify import ScarModel, river_dynamics, river_sand
+from pipeline.features import FEATURES
 from pipeline.model import AreaDetection
 from pipeline.scars import find_scars, river_water
 from pipeline.streaming import find_scars_sparse, merge_candidates
@@ -101,6 +103,42 @@ def test_other_by_the_river_is_not_issued_beside_old_ponds_it_is(pixel_m):
     assert len(issued) == 1 and issued["class"].tolist() == ["other"]
     assert issued["centroid_lon"].iloc[0] > zones.to_crs(4326).geometry.iloc[0].centroid.x, "the one by the ponds"
     assert len(classify_area(detection, AllOther(), provenance, "other")) == 2
+
+
+class SaysMining:
+    """An estimator sure of nothing but a lean to ``mining`` (p 0.7), as on bar sand."""
+
+    classes_ = np.array(["clearing", "mining", "other"], dtype=object)
+
+    def predict_proba(self, x):
+        return np.tile([0.1, 0.7, 0.2], (len(x), 1))
+
+
+@pytest.mark.parametrize("pixel_m", [10.0, 30.0])
+def test_mining_sand_along_the_river_is_the_rivers_beside_old_ponds_it_is_mining(pixel_m, tmp_path):
+    """The same strip of new sand with no water of its own, called ``mining`` by the model: along
+    the river it is ``other`` at the model's probability of ``other`` (a bar built over its
+    growth) and not issued by default; beside the old ponds it stays ``mining`` and is issued.
+    A strip by the river holding ponds of its own keeps its class too."""
+    table = _table(pixel_m)
+    assert river_sand(table, ["mining", "mining"]).tolist() == [True, False]
+    assert river_sand(table, ["clearing", "clearing"]).tolist() == [False, False]
+    flooded = table.assign(water_fraction=[0.3, 0.0])
+    assert not river_sand(flooded, ["mining", "mining"]).any()
+
+    model = ScarModel(SaysMining(), {"features": list(FEATURES), "sha256": "0" * 64}, tmp_path / "m.skops")
+    classes, probability = model.predict(table.drop(columns="x"))
+    assert classes.tolist() == ["other", "mining"] and probability.tolist() == [0.2, 0.7]
+
+    zones = gpd.GeoDataFrame({"area_id": ["MDD1"], "area_name": ["La Pampa"], "zone": ["inside"]},
+                             geometry=[shapely.box(X0, Y0 - SIDE_M, X0 + SIDE_M, Y0)], crs=32719)
+    detection = AreaDetection("MDD1", 32719, zones, table.drop(columns="x"), [f"2022-0{m}-01" for m in range(1, 9)],
+                              [(f"i{k}",) for k in range(8)], ["sentinel-2a"] * 8, 1)
+    provenance = {"run_name": "t", "run_id": "t-1", "model_version": model.version, "pipeline_version": "0"}
+    issued = classify_area(detection, model, provenance, "suppress")
+    assert issued["class"].tolist() == ["mining"]
+    assert issued["centroid_lon"].iloc[0] > zones.to_crs(4326).geometry.iloc[0].centroid.x, "the one by the ponds"
+    assert sorted(classify_area(detection, model, provenance, "other")["class"]) == ["mining", "other"]
 
 
 def test_a_river_is_long_and_runs_out_of_the_ring_a_pond_does_not():

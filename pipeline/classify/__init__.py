@@ -1,8 +1,8 @@
 """Scar classifiers: the :class:`~.base.Classifier` protocol, the loader registry
 (:func:`~.base.register_classifier`, :func:`~.base.load_classifier`), the scikit-learn
-implementation (:mod:`.sklearn_model`) and the natural-bank rule (:mod:`.banks`)."""
+implementation (:mod:`.sklearn_model`) and the river-edge rules (:mod:`.banks`)."""
 
-from .banks import advancing_banks, river_dynamics
+from .banks import advancing_banks, by_the_river, river_dynamics, river_sand
 from .base import Classifier, load_classifier, register_classifier, unregister_classifier
 from .sklearn_model import (
     CALIBRATION_FOLDS,
@@ -15,6 +15,6 @@ from .sklearn_model import (
     save_model,
 )
 
-__all__ = ["CALIBRATION_FOLDS", "TRUSTED_TYPES", "Classifier", "ScarModel", "advancing_banks", "calibrated_estimator",
-           "card_path", "load_classifier", "load_model", "new_estimator", "register_classifier", "river_dynamics",
-           "save_model", "unregister_classifier"]
+__all__ = ["CALIBRATION_FOLDS", "TRUSTED_TYPES", "Classifier", "ScarModel", "advancing_banks", "by_the_river",
+           "calibrated_estimator", "card_path", "load_classifier", "load_model", "new_estimator", "register_classifier",
+           "river_dynamics", "river_sand", "save_model", "unregister_classifier"]

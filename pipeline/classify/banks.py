@@ -51,15 +51,32 @@ RIVER_NEAR_WATER_MIN = 0.5     # share of the scar within scars.NEAR_WATER_M of 
 RIVER_OWN_WATER_MAX = 0.1      # share of the scar that is open water after the change
 
 
-def river_dynamics(scars: pd.DataFrame, classes) -> np.ndarray:
-    """bool per scar: class ``other``, at least RIVER_NEAR_WATER_MIN of its pixels within
-    scars.NEAR_WATER_M of river water (not ponds) and under RIVER_OWN_WATER_MAX of them water
-    after the change (needs ``near_river_fraction`` and ``water_fraction``, which
-    scars.describe_scars gives; all False without them: nothing is silenced on a table that
-    cannot tell a river from a pond)."""
-    classes = np.asarray(classes, dtype=object)
+def by_the_river(scars: pd.DataFrame) -> np.ndarray:
+    """bool per scar: at least RIVER_NEAR_WATER_MIN of its pixels within scars.NEAR_WATER_M of
+    river water (not ponds) and under RIVER_OWN_WATER_MAX of them water after the change (needs
+    ``near_river_fraction`` and ``water_fraction``, which scars.describe_scars gives; all False
+    without them: nothing is judged on a table that cannot tell a river from a pond)."""
     if scars.empty or not {"near_river_fraction", "water_fraction"} <= set(scars.columns):
         return np.zeros(len(scars), dtype=bool)
     near = np.nan_to_num(scars["near_river_fraction"].to_numpy(dtype=float))
     own_water = np.nan_to_num(scars["water_fraction"].to_numpy(dtype=float))
-    return (classes == "other") & (near >= RIVER_NEAR_WATER_MIN) & (own_water < RIVER_OWN_WATER_MAX)
+    return (near >= RIVER_NEAR_WATER_MIN) & (own_water < RIVER_OWN_WATER_MAX)
+
+
+# Sand on the river's edge: a scar the classifier calls ``mining`` that lies by the river as
+# above, without water of its own, is ``other``. Its new ground is sand where the river runs: the
+# look of a bar built over its pioneer growth (cane and Tessaria, NDVI 0.6-0.7, so it flags as
+# vegetation lost) and of mining sand alike, and the spectra cannot tell them. Gold is washed
+# from gravel with water, so a pit dug into the vegetated bank holds ponds within weeks and
+# keeps its class; the mining that works the bars and beaches themselves digs ground already
+# open in the baseline, which no path flags. A scar mostly farther from the river, or along
+# ponds (no river), keeps its class. With ``detection.natural_loss: other`` these scars are
+# issued as ``other`` with the model's probability of ``other``.
+def river_sand(scars: pd.DataFrame, classes) -> np.ndarray:
+    """bool per scar: class ``mining`` and :func:`by_the_river`."""
+    return (np.asarray(classes, dtype=object) == "mining") & by_the_river(scars)
+
+
+def river_dynamics(scars: pd.DataFrame, classes) -> np.ndarray:
+    """bool per scar: class ``other`` and :func:`by_the_river`."""
+    return (np.asarray(classes, dtype=object) == "other") & by_the_river(scars)

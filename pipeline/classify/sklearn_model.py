@@ -28,7 +28,7 @@ from ..estimators import EstimatorError, decide, is_safe_type, make_estimator, t
 from ..files import sha256_of, write_atomic, write_json_atomic
 from ..model import CLASSES
 from ..features import FEATURES
-from .banks import advancing_banks
+from .banks import advancing_banks, river_sand
 from .base import register_classifier
 TRUSTED_TYPES = [
     # Exactly what new_estimator / calibrated_estimator build: a random forest, optionally
@@ -76,16 +76,17 @@ class ScarModel:
         ``thresholds``: per-class decision thresholds (``classify.thresholds`` in the config,
         :func:`pipeline.estimators.decide`); without them the most probable class.
 
-        Advancing banks (:func:`advancing_banks`) are ``other``; their probability stays the
-        model's probability of ``other`` (0 if it has no such class), so a low value shows an
-        analyst that the bank rule, not the model, decided.
+        Advancing banks (:func:`advancing_banks`) and river sand (:func:`river_sand`: ``mining``
+        by the river with no water of its own) are ``other``; their probability is the model's
+        probability of ``other`` (0 if it has no such class), so a low value shows an analyst
+        that the river rule, not the model, decided.
         """
         if features.empty:
             return np.array([], dtype=object), np.array([], dtype=float)
         x = features[list(self.card["features"])].to_numpy(dtype=float)
         proba = self.estimator.predict_proba(np.nan_to_num(x))
         classes, probability = decide(proba, self.estimator.classes_, thresholds)
-        banks = advancing_banks(features)
+        banks = advancing_banks(features) | river_sand(features, classes)
         if banks.any():
             known = [str(c) for c in self.estimator.classes_]
             classes[banks] = "other"
