@@ -293,3 +293,62 @@ def test_white_sand_mixed_with_scrub_is_ground_not_haze():
     mixed["mndwi"] = (mixed["green"] - mixed["swir16"]) / (mixed["green"] + mixed["swir16"])
     assert mixed["ndvi"] > 0.15 and mixed["blue"] - SCRUB["blue"] > mixed["swir16"] - SCRUB["swir16"]
     assert pixel([SCRUB] * 4 + [mixed] * 3, 4)["confidence"] == CONFIDENCE_HIGH
+
+
+# Surface reflectance (blue, green, red, NIR, SWIR1, SWIR2) of closed forest and of the green
+# Brachiaria pasture sown as it is cleared (NDVI 0.85 -> 0.68, NBR 0.68 -> 0.39).
+FOREST_SR = (0.022, 0.048, 0.026, 0.31, 0.145, 0.058)
+PASTURE_SR = (0.040, 0.080, 0.058, 0.30, 0.245, 0.130)
+
+
+def _pasture_scene(rng):
+    """60 × 60 px at 10 m, 4 baseline looks of forest and 3 monitor looks in which a 20 × 24 px
+    block (4.8 ha) is green pasture; 1 % reflectance noise. An xarray Dataset of the bands."""
+    import xarray as xr
+
+    from pipeline.model import BANDS
+
+    looks = []
+    for t in range(7):
+        look = np.broadcast_to(np.array(FOREST_SR, np.float32)[:, None, None], (6, 60, 60)).copy()
+        if t >= 4:
+            look[:, 20:40, 18:42] = np.array(PASTURE_SR, np.float32)[:, None, None]
+        looks.append(look * rng.normal(1.0, 0.01, look.shape).astype(np.float32))
+    stack = np.stack(looks, axis=1)
+    return xr.Dataset({b: (("time", "y", "x"), stack[i]) for i, b in enumerate(BANDS)})
+
+
+def test_forest_cleared_to_green_pasture_is_alerted_as_a_clearing():
+    """Forest sown to pasture at once drops NDVI by only 0.17 (under ndvi_drop_min) but NBR by
+    0.29: it is found as one scar where the pasture is, by the forest-loss path, and the bundled
+    classifier calls it ``clearing``; without the NBR test it is not found at all."""
+    import xarray as xr
+    from affine import Affine
+
+    from pipeline.change import detect_change
+    from pipeline.classify import load_classifier
+    from pipeline.indices import compute_indices
+    from pipeline.scars import find_scars
+
+    from .conftest import REPO
+
+    data = _pasture_scene(np.random.default_rng(3))
+    indices = compute_indices(data).assign({b: data[b] for b in data.data_vars})
+    clear = xr.DataArray(np.ones((7, 60, 60), bool), dims=("time", "y", "x"))
+    is_baseline = np.arange(7) < 4
+    transform = Affine(10.0, 0, 380000.0, 0, -10.0, 8560000.0)
+    zones = np.ones((60, 60), np.int32)
+
+    def scars(params):
+        change = detect_change(indices, clear, is_baseline, params)
+        return find_scars({name: change[name].values for name in change.data_vars}, zones, transform,
+                          CONFIDENCE_LOW, 0.5)
+
+    found = scars(ChangeParams())
+    table = found.table
+    assert len(table) == 1 and table["detection_path"].iloc[0] == "forest_loss"
+    assert table["area_ha"].iloc[0] == pytest.approx(4.8, rel=0.1)
+    assert (found.labels[20:40, 18:42] > 0).mean() > 0.9 and not (found.labels[:15] > 0).any()
+    classes, _ = load_classifier(REPO / "models" / "scar-classifier.skops").predict(table)
+    assert classes.tolist() == ["clearing"]
+    assert scars(ChangeParams(grass_nbr_drop_min=2.0)).table.empty
