@@ -86,11 +86,11 @@ class ScarModel:
         x = features[list(self.card["features"])].to_numpy(dtype=float)
         proba = self.estimator.predict_proba(np.nan_to_num(x))
         classes, probability = decide(proba, self.estimator.classes_, thresholds)
-        banks = advancing_banks(features) | river_sand(features, classes)
-        if banks.any():
+        rivers = advancing_banks(features) | river_sand(features, classes)
+        if rivers.any():
             known = [str(c) for c in self.estimator.classes_]
-            classes[banks] = "other"
-            probability[banks] = proba[banks, known.index("other")] if "other" in known else 0.0
+            classes[rivers] = "other"
+            probability[rivers] = proba[rivers, known.index("other")] if "other" in known else 0.0
         return classes, probability
 
 
