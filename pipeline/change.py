@@ -7,7 +7,8 @@ monitoring look, and both feed one alert stream:
 *Forest loss* (:data:`PATH_FOREST_LOSS`): the pixel was forest in the baseline, and NDVI falls
 below the reference by at least ``ndvi_drop_min`` and by ``drop_sigma`` times the pixel's own
 spread, and NBR falls too; or, for forest felled under a green cover (pasture or crop already
-growing at the first look), NDVI falls by half that and NBR by ``grass_nbr_drop_min``.
+growing at the first look), NDVI falls by half that and NBR by ``grass_nbr_drop_min`` and by
+``drop_sigma`` times the pixel's own NBR spread (a seasonal forest's dry looks are in its spread).
 
 *New mining surface* (:data:`PATH_MINING_SURFACE`): the look shows what alluvial mining leaves
 (bright bare sediment or gravel, or a turbid or clear pond, :func:`mining_surface`) on ground
@@ -233,10 +234,10 @@ def detect_block(
     mon = clear & ~is_baseline[:, None, None]
 
     base_ndvi, base_nbr, base_mndwi, *base_bands = nanmedians([ndvi, nbr, mndwi, *bands], base)
-    (deviation,) = nanmedians([np.abs(ndvi - base_ndvi)], base)
+    deviation, nbr_deviation = nanmedians([np.abs(ndvi - base_ndvi), np.abs(nbr - base_nbr)], base)
     flagged, by_forest, by_surface, forest, water, water_seen, n_base = flag_looks(
         ndvi, nbr, mndwi, blue, red, nir, swir16, base, mon, base_ndvi, base_nbr, base_mndwi, base_bands[0],
-        base_bands[2], base_bands[4], deviation, params)
+        base_bands[2], base_bands[4], deviation, params, nbr_deviation)
 
     # Only a pixel with a flagged look can be more than "no change": confirmation, dates and
     # evidence run on those pixels alone (most of a block has none); every other pixel gets what
@@ -290,7 +291,7 @@ def detect_block(
 
 
 def flag_looks(ndvi, nbr, mndwi, blue, red, nir, swir16, base, mon, base_ndvi, base_nbr, base_mndwi, base_blue,
-               base_red, base_swir16, deviation, params: ChangeParams):
+               base_red, base_swir16, deviation, params: ChangeParams, nbr_deviation=None):
     """The looks each path flags, and the baseline's classes, in one compiled pass over the pixels.
 
     ``mon`` (bool, time × pixels) loses its hazy looks (:func:`hazy`), in place. A look is
@@ -298,7 +299,9 @@ def flag_looks(ndvi, nbr, mndwi, blue, red, nir, swir16, base, mon, base_ndvi, b
     the larger of ``ndvi_drop_min`` and ``drop_sigma`` robust spreads (1.4826 × the median
     absolute deviation ``deviation``, at least MIN_SPREAD), and then: on baseline forest, its NBR
     fell by ``nbr_drop_min`` (forest-loss path; also where NDVI fell by only ``grass_ndvi_share``
-    of that threshold but NBR by ``grass_nbr_drop_min``: forest felled under green cover); on
+    of that threshold but NBR by ``grass_nbr_drop_min`` and by ``drop_sigma`` robust spreads of
+    the pixel's baseline NBR, from ``nbr_deviation`` as for NDVI (None: MIN_SPREAD): forest felled
+    under green cover, not a seasonal forest's dry look); on
     ground vegetated in the baseline and never seen under water, it shows mining surface
     (:func:`mining_surface`). Forest: baseline NDVI at least ``forest_ndvi_min`` and MNDWI below
     0; vegetated: NDVI at least ``vegetated_ndvi_min`` (old pits, bare fields, channels and
@@ -316,6 +319,8 @@ def flag_looks(ndvi, nbr, mndwi, blue, red, nir, swir16, base, mon, base_ndvi, b
         return np.ascontiguousarray(x).reshape(n_looks, -1) if x.ndim == len(plane) + 1 else \
             np.ascontiguousarray(x).reshape(-1)
 
+    if nbr_deviation is None:
+        nbr_deviation = np.full(plane, np.nan, np.float32)
     mon_flat = np.ascontiguousarray(mon).reshape(n_looks, -1)
     n_pixels = mon_flat.shape[1]
     flagged, by_forest, by_surface = (np.zeros((n_looks, n_pixels), bool) for _ in range(3))
@@ -324,7 +329,7 @@ def flag_looks(ndvi, nbr, mndwi, blue, red, nir, swir16, base, mon, base_ndvi, b
     f32 = np.float32
     _flag_looks(flat(ndvi), flat(nbr), flat(mndwi), flat(blue), flat(red), flat(nir), flat(swir16), flat(base),
                 mon_flat, flat(base_ndvi), flat(base_nbr), flat(base_mndwi), flat(base_blue), flat(base_red),
-                flat(base_swir16), flat(deviation),
+                flat(base_swir16), flat(deviation), flat(nbr_deviation),
                 f32(params.forest_ndvi_min), f32(params.vegetated_ndvi_min), f32(params.ndvi_drop_min),
                 f32(params.drop_sigma), f32(params.nbr_drop_min), f32(params.grass_nbr_drop_min),
                 f32(params.grass_ndvi_share), f32(1.4826), f32(MIN_SPREAD),
@@ -339,8 +344,8 @@ def flag_looks(ndvi, nbr, mndwi, blue, red, nir, swir16, base, mon, base_ndvi, b
 
 @numba.njit(cache=True, nogil=True)
 def _flag_looks(ndvi, nbr, mndwi, blue, red, nir, swir16, base, mon, base_ndvi, base_nbr, base_mndwi, base_blue,
-                base_red, base_swir16, deviation, forest_min, vegetated_min, drop_min, drop_sigma, nbr_drop_min,
-                grass_nbr_drop_min, grass_share, mad_scale, min_spread, haze_rise_min, haze_ndvi_min,
+                base_red, base_swir16, deviation, nbr_deviation, forest_min, vegetated_min, drop_min, drop_sigma,
+                nbr_drop_min, grass_nbr_drop_min, grass_share, mad_scale, min_spread, haze_rise_min, haze_ndvi_min,
                 surface_ndvi_max, albedo_min, pond_mndwi_min, pond_swir16_max, flagged, by_forest, by_surface,
                 forest, water, water_seen, n_base):  # pragma: no cover - compiled
     n_looks, n_pixels = ndvi.shape
@@ -374,6 +379,14 @@ def _flag_looks(ndvi, nbr, mndwi, blue, red, nir, swir16, base, mon, base_ndvi, 
         threshold = drop_sigma * spread
         if threshold < drop_min:
             threshold = drop_min
+        nbr_spread = mad_scale * nbr_deviation[p]
+        if nbr_spread != nbr_spread:
+            nbr_spread = min_spread
+        if nbr_spread < min_spread:
+            nbr_spread = min_spread
+        grass_nbr_threshold = drop_sigma * nbr_spread
+        if grass_nbr_threshold < grass_nbr_drop_min:
+            grass_nbr_threshold = grass_nbr_drop_min
         b_nbr = base_nbr[p]
         b_blue = base_blue[p]
         b_red = base_red[p]
@@ -396,7 +409,7 @@ def _flag_looks(ndvi, nbr, mndwi, blue, red, nir, swir16, base, mon, base_ndvi, 
                 continue
             dropped = fall >= threshold
             nbr_fall = b_nbr - nbr[t, p]
-            forest_hit = is_forest and ((dropped and nbr_fall >= nbr_drop_min) or nbr_fall >= grass_nbr_drop_min)
+            forest_hit = is_forest and ((dropped and nbr_fall >= nbr_drop_min) or nbr_fall >= grass_nbr_threshold)
             surface_hit = False
             if dropped and is_vegetated and v_ndvi < surface_ndvi_max:
                 v_nir = nir[t, p]

@@ -53,10 +53,11 @@ def test_non_contiguous_blocks_and_a_mismatched_mask():
 
 
 def _numpy_flags(ndvi, nbr, mndwi, blue, red, nir, swir16, base, mon, base_ndvi, base_nbr, base_mndwi, base_blue,
-                 base_red, base_swir16, deviation, params):
+                 base_red, base_swir16, deviation, params, nbr_deviation):
     """The change test's flags written as numpy expressions over whole (time, y, x) arrays."""
     mon = mon & ~hazy(blue, red, swir16, ndvi, mndwi, base_blue, base_red, base_swir16)
     spread = np.fmax(np.nan_to_num(1.4826 * deviation, nan=MIN_SPREAD), MIN_SPREAD)
+    nbr_spread = np.fmax(np.nan_to_num(1.4826 * nbr_deviation, nan=MIN_SPREAD), MIN_SPREAD)
     n_base = base.sum(axis=0)
     forest = (n_base > 0) & (base_ndvi >= params.forest_ndvi_min) & (base_mndwi < 0)
     water = (n_base > 0) & (base_mndwi > 0)
@@ -68,7 +69,8 @@ def _numpy_flags(ndvi, nbr, mndwi, blue, red, nir, swir16, base, mon, base_ndvi,
         grassed = mon & (base_ndvi - ndvi >= threshold * np.float32(params.grass_ndvi_share))
         nbr_fall = base_nbr - nbr
         by_forest = forest & ((dropped & (nbr_fall >= params.nbr_drop_min))
-                              | (grassed & (nbr_fall >= params.grass_nbr_drop_min)))
+                              | (grassed & (nbr_fall >= np.maximum(params.grass_nbr_drop_min,
+                                                                    params.drop_sigma * nbr_spread))))
     by_surface = dropped & vegetated & mining_surface(ndvi, mndwi, blue, red, nir, swir16)
     return mon, (by_forest | by_surface, by_forest, by_surface, forest, water, seen_water & ~forest, n_base)
 
@@ -94,11 +96,14 @@ def test_flag_looks_is_the_numpy_rule_exactly(looks):
     plane += [grid(0, 0.2, 0.01, (30, 40)) for _ in range(3)] + [grid(0, 0.1, 0.01, (30, 40))]
     plane[0][rng.random((30, 40)) < 0.05] = np.nan
     plane[-1][rng.random((30, 40)) < 0.05] = np.nan                   # no usable spread
+    nbr_deviation = grid(0, 0.1, 0.01, (30, 40))
+    nbr_deviation[rng.random((30, 40)) < 0.05] = np.nan
     for params in (ChangeParams(), ChangeParams(drop_sigma=1.0, ndvi_drop_min=0.1, nbr_drop_min=0.05),
                    ChangeParams(grass_nbr_drop_min=0.15, grass_ndvi_share=0.25)):
-        expected_mon, expected = _numpy_flags(ndvi, nbr, mndwi, blue, red, nir, swir16, base, mon, *plane, params)
+        expected_mon, expected = _numpy_flags(ndvi, nbr, mndwi, blue, red, nir, swir16, base, mon, *plane, params,
+                                              nbr_deviation)
         got_mon = mon.copy()
-        got = flag_looks(ndvi, nbr, mndwi, blue, red, nir, swir16, base, got_mon, *plane, params)
+        got = flag_looks(ndvi, nbr, mndwi, blue, red, nir, swir16, base, got_mon, *plane, params, nbr_deviation)
         np.testing.assert_array_equal(got_mon, expected_mon)
         for name, a, b in zip(("flagged", "by_forest", "by_surface", "forest", "water", "water_seen", "n_base"),
                               got, expected):

@@ -106,6 +106,24 @@ def test_ndvi_alone_is_not_enough_nbr_must_fall_too():
     assert pixel([just] * 3)["confidence"] == CONFIDENCE_HIGH
 
 
+def test_the_green_cover_test_is_judged_against_the_pixels_own_nbr_spread():
+    """A seasonal forest whose baseline holds dry looks (NBR 0.625 and 0.375 in turn: median 0.5,
+    robust spread 0.185, × 4 = 0.74) loses NBR like a felling in its next dry look: no flag. The
+    same look after a steady baseline (NBR 0.625) is forest felled under green cover."""
+    params = ChangeParams(ndvi_drop_min=0.25)
+    wet, dry = dict(FOREST, ndvi=0.875, nbr=0.625), dict(FOREST, ndvi=0.875, nbr=0.375)
+    grass = dict(FOREST, ndvi=0.75, nbr=0.25)
+
+    def confidence(baseline):
+        looks = baseline + [grass] * 3
+        arrays = [np.array([[[lk[k]]] for lk in looks], dtype=np.float32) for k in INPUTS]
+        out = detect_block(*arrays, np.ones((7, 1, 1), bool), np.arange(7) < 4, params)
+        return out[FIELDS.index("confidence"), 0, 0]
+
+    assert confidence([wet, dry, wet, dry]) == CONFIDENCE_NONE
+    assert confidence([wet] * 4) == CONFIDENCE_HIGH
+
+
 def test_ndvi_drop_is_judged_against_the_pixels_own_spread():
     """Baseline NDVI 0.85, 0.65, 0.85, 0.65: median 0.75, MAD 0.1, robust sigma 0.148, × 4 = 0.59.
     A drop to 0.3 (0.45 below the median) passes ndvi_drop_min (0.2) but not 4 sigma."""
