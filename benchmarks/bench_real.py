@@ -110,7 +110,7 @@ def _class_share(classes: np.ndarray, areas: np.ndarray) -> dict[str, float]:
 
 # --- 1. MultiEarth, Pará ------------------------------------------------------------------------
 
-def read_l8(path: Path) -> tuple[dict[str, np.ndarray], Affine]:
+def read_landsat(path: Path) -> tuple[dict[str, np.ndarray], Affine]:
     """A MultiEarth Landsat-8 (``L8_*``) or Landsat-5 (``L5_*``) C2 L2 chip as reflectance per
     common band name (QA: clear only)."""
     bands = L5_BANDS if path.name.startswith("L5_") else L8_BANDS
@@ -150,7 +150,7 @@ def bench_multiearth(model) -> dict:
         return {"skipped": f"{MULTIEARTH} not found (the shared real2 data are not on this machine)"}
     sites, tp, fp, fn = [], 0, 0, 0
     for site in LABELLED_SITES:
-        chip, transform = read_l8(next(MULTIEARTH.glob(f"L8_{site}_2021-*.tif")))
+        chip, transform = read_landsat(next(MULTIEARTH.glob(f"L8_{site}_2021-*.tif")))
         truth = mask_at_30m(next(MULTIEARTH.glob(f"DEFOR_{site}_*.tif")), chip["red"].shape)
         forest = ndimage.binary_erosion(~truth, iterations=2)
         baseline = {b: np.full(v.shape, np.nanmedian(v[forest])) for b, v in chip.items()}
@@ -182,8 +182,8 @@ def bench_multiearth(model) -> dict:
                                   "year_of_regrowth": ("L8_-55.20_-4.39_2020-07-26", "L8_-55.20_-4.39_2021-07-29"),
                                   "landsat5_16_days_apart_2008": ("L5_-55.08_-4.39_2008-07-25",
                                                                   "L5_-55.08_-4.39_2008-08-10")}.items():
-        b, transform = read_l8(MULTIEARTH / f"{before}.tif")
-        a, _ = read_l8(MULTIEARTH / f"{after}.tif")
+        b, transform = read_landsat(MULTIEARTH / f"{before}.tif")
+        a, _ = read_landsat(MULTIEARTH / f"{after}.tif")
         _, scars, classes, _ = detect([b, a], 1, transform, model)
         stable[name] = {"pair": [before, after], "alerts": int(len(scars.table)),
                         "alerted_share": round(float((scars.labels > 0).mean()), 4),

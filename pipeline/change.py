@@ -343,6 +343,19 @@ def flag_looks(ndvi, nbr, mndwi, blue, red, nir, swir16, base, mon, base_ndvi, b
 
 
 @numba.njit(cache=True, nogil=True)
+def _drop_threshold(deviation, mad_scale, min_spread, drop_sigma, floor):  # pragma: no cover - compiled
+    """The fall a look must reach: ``drop_sigma`` robust spreads (``mad_scale`` × the median
+    absolute deviation, at least ``min_spread``; ``min_spread`` where it is NaN), at least ``floor``."""
+    spread = mad_scale * deviation
+    if spread != spread or spread < min_spread:
+        spread = min_spread
+    threshold = drop_sigma * spread
+    if threshold < floor:
+        threshold = floor
+    return threshold
+
+
+@numba.njit(cache=True, nogil=True)
 def _flag_looks(ndvi, nbr, mndwi, blue, red, nir, swir16, base, mon, base_ndvi, base_nbr, base_mndwi, base_blue,
                 base_red, base_swir16, deviation, nbr_deviation, forest_min, vegetated_min, drop_min, drop_sigma,
                 nbr_drop_min, grass_nbr_drop_min, grass_share, mad_scale, min_spread, haze_rise_min, haze_ndvi_min,
@@ -371,22 +384,9 @@ def _flag_looks(ndvi, nbr, mndwi, blue, red, nir, swir16, base, mon, base_ndvi, 
         forest[p] = is_forest
         water[p] = count > 0 and b_mndwi > zero
         water_seen[p] = seen_water and not is_forest
-        spread = mad_scale * deviation[p]
-        if spread != spread:
-            spread = min_spread
-        if spread < min_spread:
-            spread = min_spread
-        threshold = drop_sigma * spread
-        if threshold < drop_min:
-            threshold = drop_min
-        nbr_spread = mad_scale * nbr_deviation[p]
-        if nbr_spread != nbr_spread:
-            nbr_spread = min_spread
-        if nbr_spread < min_spread:
-            nbr_spread = min_spread
-        grass_nbr_threshold = drop_sigma * nbr_spread
-        if grass_nbr_threshold < grass_nbr_drop_min:
-            grass_nbr_threshold = grass_nbr_drop_min
+        threshold = _drop_threshold(deviation[p], mad_scale, min_spread, drop_sigma, drop_min)
+        grass_nbr_threshold = _drop_threshold(nbr_deviation[p], mad_scale, min_spread, drop_sigma,
+                                              grass_nbr_drop_min)
         b_nbr = base_nbr[p]
         b_blue = base_blue[p]
         b_red = base_red[p]

@@ -1,8 +1,8 @@
 """The river-dynamics rules tell a river from old mining ponds (pipeline.classify.banks,
 scars.river_water): an ``other`` or ``mining`` scar that lies by a river with no water of its own
 is the river's doing and is not issued; the same scar beside a field of older flooded pits is
-issued. The ground
-is drawn in metres and rasterised at 10 m and at 30 m, and streamed in small chunks."""
+issued. The ground is drawn in metres and rasterised at 10 m and at 30 m, and streamed in small
+chunks."""
 
 from __future__ import annotations
 
@@ -72,6 +72,20 @@ def _by_place(table: pd.DataFrame) -> pd.DataFrame:
     return table.assign(x=[g.centroid.x for g in table.geometry]).sort_values("x").reset_index(drop=True)
 
 
+ZONES = gpd.GeoDataFrame({"area_id": ["MDD1"], "area_name": ["La Pampa"], "zone": ["inside"]},
+                         geometry=[shapely.box(X0, Y0 - SIDE_M, X0 + SIDE_M, Y0)], crs=32719)
+MIDDLE_LON = ZONES.to_crs(4326).geometry.iloc[0].centroid.x   # west of it: by the river; east: by the ponds
+
+
+def _issuer(table: pd.DataFrame, model):
+    """A function of ``natural_loss`` giving the alerts classify_area issues for the scars of
+    ``table`` with ``model``, in one area over the whole grid."""
+    detection = AreaDetection("MDD1", 32719, ZONES, table.drop(columns="x"), [f"2022-0{m}-01" for m in range(1, 9)],
+                              [(f"i{k}",) for k in range(8)], ["sentinel-2a"] * 8, 1)
+    provenance = {"run_name": "t", "run_id": "t-1", "model_version": model.version, "pipeline_version": "0"}
+    return lambda natural_loss: classify_area(detection, model, provenance, natural_loss)
+
+
 class AllOther:
     """A model unsure of everything: every scar ``other``."""
 
@@ -94,15 +108,11 @@ def test_other_by_the_river_is_not_issued_beside_old_ponds_it_is(pixel_m):
     assert pond_scar["near_river_fraction"] == 0.0, "ponds, and a trench running out of the ring, are no river"
     assert river_dynamics(table, ["other", "other"]).tolist() == [True, False]
 
-    zones = gpd.GeoDataFrame({"area_id": ["MDD1"], "area_name": ["La Pampa"], "zone": ["inside"]},
-                             geometry=[shapely.box(X0, Y0 - SIDE_M, X0 + SIDE_M, Y0)], crs=32719)
-    detection = AreaDetection("MDD1", 32719, zones, table.drop(columns="x"), [f"2022-0{m}-01" for m in range(1, 9)],
-                              [(f"i{k}",) for k in range(8)], ["sentinel-2a"] * 8, 1)
-    provenance = {"run_name": "t", "run_id": "t-1", "model_version": AllOther.version, "pipeline_version": "0"}
-    issued = classify_area(detection, AllOther(), provenance, "suppress")
+    issue = _issuer(table, AllOther())
+    issued = issue("suppress")
     assert len(issued) == 1 and issued["class"].tolist() == ["other"]
-    assert issued["centroid_lon"].iloc[0] > zones.to_crs(4326).geometry.iloc[0].centroid.x, "the one by the ponds"
-    assert len(classify_area(detection, AllOther(), provenance, "other")) == 2
+    assert issued["centroid_lon"].iloc[0] > MIDDLE_LON, "the one by the ponds"
+    assert len(issue("other")) == 2
 
 
 class SaysMining:
@@ -130,15 +140,11 @@ def test_mining_sand_along_the_river_is_the_rivers_beside_old_ponds_it_is_mining
     classes, probability = model.predict(table.drop(columns="x"))
     assert classes.tolist() == ["other", "mining"] and probability.tolist() == [0.2, 0.7]
 
-    zones = gpd.GeoDataFrame({"area_id": ["MDD1"], "area_name": ["La Pampa"], "zone": ["inside"]},
-                             geometry=[shapely.box(X0, Y0 - SIDE_M, X0 + SIDE_M, Y0)], crs=32719)
-    detection = AreaDetection("MDD1", 32719, zones, table.drop(columns="x"), [f"2022-0{m}-01" for m in range(1, 9)],
-                              [(f"i{k}",) for k in range(8)], ["sentinel-2a"] * 8, 1)
-    provenance = {"run_name": "t", "run_id": "t-1", "model_version": model.version, "pipeline_version": "0"}
-    issued = classify_area(detection, model, provenance, "suppress")
+    issue = _issuer(table, model)
+    issued = issue("suppress")
     assert issued["class"].tolist() == ["mining"]
-    assert issued["centroid_lon"].iloc[0] > zones.to_crs(4326).geometry.iloc[0].centroid.x, "the one by the ponds"
-    assert sorted(classify_area(detection, model, provenance, "other")["class"]) == ["mining", "other"]
+    assert issued["centroid_lon"].iloc[0] > MIDDLE_LON, "the one by the ponds"
+    assert sorted(issue("other")["class"]) == ["mining", "other"]
 
 
 def test_a_river_is_long_and_runs_out_of_the_ring_a_pond_does_not():
